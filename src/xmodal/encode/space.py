@@ -1,0 +1,125 @@
+"""The shared space: which encoder embeds each modality (a *profile*), wired and fingerprinted.
+
+A profile maps each modality to `{"encoder": registry name, "args": {...}}`. Modalities whose
+entries are equal share one encoder instance (CLIP embeds both text and images). Composite
+encoders (video, documents) are handed the space so they can reuse its image/audio/text encoders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import MediaError, XModalError
+from ..types import Embedding, Media, Modality
+from . import ENCODERS
+from .base import Encoder, l2_normalize
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    # offline: every weight ships inside a registry package
+    "default": {
+        "text": {"encoder": "minilm-int8"},
+        "image": {"encoder": "conse-effnet"},
+        "audio": {"encoder": "speech-sound"},
+        "video": {"encoder": "frames-audio"},
+        "document": {"encoder": "pages"},
+    },
+    # hub models: weights must be fetched (hf-hub:) or given (local-dir:) by the user
+    "clip": {
+        "text": {"encoder": "hf-clip"},
+        "image": {"encoder": "hf-clip"},
+        "video": {"encoder": "frames-audio"},
+        "document": {"encoder": "pages"},
+    },
+    "siglip": {
+        "text": {"encoder": "hf-siglip"},
+        "image": {"encoder": "hf-siglip"},
+        "video": {"encoder": "frames-audio"},
+        "document": {"encoder": "pages"},
+    },
+    "clap": {"text": {"encoder": "hf-clap"}, "audio": {"encoder": "hf-clap"}},
+}
+
+
+def load_profile(profile: str | dict[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """A built-in name, a path to a JSON profile file, or a dict → (name, spec)."""
+    if isinstance(profile, dict):
+        return profile.get("name", "custom"), {k: v for k, v in profile.items() if k != "name"}
+    if profile in PROFILES:
+        return profile, PROFILES[profile]
+    path = Path(profile)
+    if path.suffix == ".json" and path.exists():
+        spec = json.loads(path.read_text())
+        return spec.pop("name", path.stem), spec
+    raise XModalError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)} or a .json profile file")
+
+
+class Space:
+    """Embeds Media of every modality the profile covers into one space of `dim` dimensions."""
+
+    def __init__(self, profile: str | dict[str, Any] = "default"):
+        self.name, spec = load_profile(profile)
+        self.spec = {Modality(m): dict(entry) for m, entry in spec.items()}
+        self._instances: dict[str, Encoder] = {}
+
+    @property
+    def modalities(self) -> list[Modality]:
+        return list(self.spec)
+
+    def encoder(self, modality: Modality) -> Encoder:
+        try:
+            entry = self.spec[modality]
+        except KeyError:
+            raise XModalError(f"profile {self.name!r} has no encoder for {modality} items") from None
+        key = json.dumps(entry, sort_keys=True)
+        if key not in self._instances:
+            cls = ENCODERS.resolve(entry["encoder"])
+            args = dict(entry.get("args", {}))
+            if getattr(cls, "composite", False):
+                args["space"] = self
+            self._instances[key] = cls(**args)
+        return self._instances[key]
+
+    @property
+    def dim(self) -> int:
+        dims = {self.encoder(m).dim for m in self.spec}
+        if len(dims) != 1:
+            raise XModalError(f"profile {self.name!r} mixes vector sizes {sorted(dims)}: one space needs one size")
+        return dims.pop()
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that decides the vectors; stored in the index and compared on open."""
+        return {
+            "profile": self.name,
+            "dim": self.dim,
+            "encoders": {str(m): self.encoder(m).config() for m in self.spec},
+        }
+
+    def embed(self, media: Sequence[Media]) -> list[Embedding]:
+        """Embed a mixed batch; items are grouped by modality so each encoder sees one batch."""
+        out: list[Embedding | None] = [None] * len(media)
+        groups: dict[Modality, list[int]] = defaultdict(list)
+        for i, m in enumerate(media):
+            groups[m.modality].append(i)
+        for modality, idx in groups.items():
+            embs = self.encoder(modality).encode([media[i] for i in idx])
+            for i, e in zip(idx, embs):
+                out[i] = e
+        return out  # type: ignore[return-value]
+
+    def embed_query(self, parts: Sequence[Media], weights: Sequence[float] | None = None) -> np.ndarray:
+        """One query vector from one or more parts (text + image …): weighted sum, renormalised."""
+        if not parts:
+            raise XModalError("empty query: give text, a file, or both")
+        embs = self.embed(parts)
+        w = np.asarray(weights if weights is not None else [1.0] * len(parts), dtype=np.float32)
+        return l2_normalize(np.sum([wi * e.vector for wi, e in zip(w, embs)], axis=0))
+
+
+def check_supported(space: Space, media: Media) -> None:
+    if media.modality not in space.spec:
+        raise MediaError(media.path, f"profile {space.name!r} cannot embed {media.modality} items")

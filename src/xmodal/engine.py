@@ -1,0 +1,415 @@
+"""The engine: wires media → encoders (one shared space) → store → retrieval. No stage logic here.
+
+    idx = xmodal.open("my-index")          # new index with the offline default profile
+    idx.add(["photos/", "sounds/"])        # incremental: unchanged files are skipped
+    idx.search("a dog barking", k=5)       # any modality finds any other
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from . import __version__
+from .encode.space import Space, check_supported
+from .errors import IndexMismatchError, MediaError, XModalError
+from .media import Limits, content_hash, iter_files, load, probe
+from .retrieve import HybridRetriever, locate_segment, modality_filter
+from .store import STORES, Store, pack_tokens
+from .types import Embedding, Media, Modality, SearchResult, Segment
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_TEXT = 200_000  # characters of extracted text kept per item
+
+
+class Progress(Protocol):
+    """What `Index.add` reports as it goes (the CLI draws a Rich progress bar from it)."""
+
+    def start(self, total: int) -> None: ...
+
+    def item(self, path: str, status: str, reason: str = "") -> None: ...
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def summary(self) -> dict[str, int]:
+        return {k: len(getattr(self, k)) for k in ("added", "updated", "skipped", "failed", "pruned")}
+
+
+def item_id_for(path: Path) -> str:
+    return hashlib.blake2b(str(path).encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class _Job:
+    path: Path
+    item_id: str
+    prev: dict[str, Any] | None
+    stat: Any
+
+
+class Index:
+    """One index folder: a store plus the profile of encoders that built it.
+
+    Opening an existing index re-creates its encoders from its manifest; passing a different
+    profile is an IndexMismatchError, never a silent mix of vector spaces.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        profile: str | dict[str, Any] | None = None,
+        *,
+        store: str = "lancedb",
+        limits: Limits | None = None,
+        batch_size: int = 16,
+        store_options: dict[str, Any] | None = None,
+    ):
+        self.path = Path(path)
+        self.limits = limits or Limits()
+        self.batch_size = batch_size
+        manifest = self._read_manifest_file()
+        if manifest is None:
+            self.space = Space(profile or "default")
+        else:
+            stored = manifest["profile_spec"]
+            self.space = Space(profile if profile is not None else stored)
+            self._check_fingerprint(manifest)
+        self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))
+        if manifest is None:
+            self._write_manifest()
+        self.retriever = HybridRetriever(self.store)
+
+    # -- manifest ------------------------------------------------------------------------
+    def _read_manifest_file(self) -> dict[str, Any] | None:
+        from .store.lance import MANIFEST  # the manifest file name is shared by every store
+
+        f = self.path / MANIFEST
+        return json.loads(f.read_text()) if f.exists() else None
+
+    def _write_manifest(self) -> None:
+        spec = {str(m): e for m, e in self.space.spec.items()}
+        self.store.write_manifest(
+            {
+                "xmodal_version": __version__,
+                "profile_spec": {"name": self.space.name, **spec},
+                "fingerprint": self.space.fingerprint(),
+                "created": time.time(),
+            }
+        )
+
+    def _check_fingerprint(self, manifest: dict[str, Any]) -> None:
+        have, want = manifest["fingerprint"], self.space.fingerprint()
+        if have != want:
+            diffs = [k for k in sorted(set(have["encoders"]) | set(want["encoders"])) if have["encoders"].get(k) != want["encoders"].get(k)]
+            raise IndexMismatchError(
+                f"{self.path} was built with profile {have['profile']!r} "
+                f"({', '.join(f'{k}: {have['encoders'].get(k)}' for k in diffs) or 'dim ' + str(have['dim'])}); "
+                f"opening it with profile {want['profile']!r} would mix vector spaces. "
+                "Open it without a profile to reuse its encoders, or index into a new folder."
+            )
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.store.read_manifest() or {}
+
+    # -- writes --------------------------------------------------------------------------
+    def add(
+        self,
+        paths: Iterable[str | Path],
+        ids: Sequence[str] | None = None,
+        *,
+        prune: bool = False,
+        progress: Progress | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> IndexReport:
+        """Index files and folders. Unchanged files are skipped; changed ones re-embedded.
+
+        Each batch is committed as it completes, so an interrupted run keeps what it finished
+        and the next run resumes. A file that cannot be decoded is reported, never fatal.
+        """
+        t0 = time.perf_counter()
+        report = IndexReport()
+        paths = list(paths)
+        if ids is not None:
+            if len(ids) != len(paths):
+                raise XModalError(f"got {len(ids)} ids for {len(paths)} paths")
+            files = [Path(p) for p in paths]
+            id_of = {Path(p).resolve(): i for p, i in zip(paths, ids)}
+        else:
+            files, id_of = [], {}
+            for p in paths:
+                try:
+                    files.extend(iter_files([p]))
+                except MediaError as exc:
+                    report.failed.append((str(p), exc.reason))
+        states = self.store.file_states()
+        jobs: list[_Job] = []
+        if progress:
+            progress.start(len(files))
+        for f in files:
+            key = f.resolve()
+            try:
+                st = key.stat()
+            except OSError as exc:
+                report.failed.append((str(f), f"cannot read file: {exc.strerror or exc}"))
+                if progress:
+                    progress.item(str(f), "failed", exc.strerror or str(exc))
+                continue
+            prev = states.get(str(key))
+            if prev and prev["mtime"] == st.st_mtime and prev["size"] == st.st_size:
+                report.skipped.append(str(f))
+                if progress:
+                    progress.item(str(f), "skipped")
+                continue
+            jobs.append(_Job(key, id_of.get(key) or (prev["id"] if prev else item_id_for(key)), prev, st))
+        try:
+            self._run_jobs(jobs, report, progress, meta or {})
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            if prune and not report.interrupted:
+                gone = [s["id"] for p, s in states.items() if not Path(p).exists()]
+                self.store.delete(gone)
+                report.pruned = [p for p, s in states.items() if not Path(p).exists()]
+            self.store.finalize()
+            report.seconds = time.perf_counter() - t0
+        return report
+
+    def _run_jobs(self, jobs: list[_Job], report: IndexReport, progress: Progress | None, meta: dict[str, Any]) -> None:
+        batch: list[tuple[_Job, Media, str]] = []
+        for job, outcome in self._decoded(jobs):
+            if isinstance(outcome, MediaError):
+                report.failed.append((str(job.path), outcome.reason))
+                if progress:
+                    progress.item(str(job.path), "failed", outcome.reason)
+                continue
+            media, digest = outcome
+            if media is None:  # content unchanged, only the mtime moved
+                report.skipped.append(str(job.path))
+                if progress:
+                    progress.item(str(job.path), "skipped")
+                continue
+            batch.append((job, media, digest))
+            if len(batch) >= self.batch_size:
+                self._commit(batch, report, progress, meta)
+                batch = []
+        self._commit(batch, report, progress, meta)
+
+    def _decoded(self, jobs: list[_Job]) -> Iterator[tuple[_Job, tuple[Media | None, str] | MediaError]]:
+        """Decode files on worker threads, ahead of the encoder but bounded in memory."""
+
+        def work(job: _Job) -> tuple[Media | None, str] | MediaError:
+            try:
+                digest = content_hash(job.path)
+                if job.prev and job.prev["content_hash"] == digest:
+                    return None, digest
+                media = load(job.path, self.limits)
+                check_supported(self.space, media)
+                return media, digest
+            except MediaError as exc:
+                return exc
+            except Exception as exc:  # a decoder bug must not stop the run
+                return MediaError(str(job.path), f"could not decode: {type(exc).__name__}: {exc}")
+
+        window = 2 * self.batch_size
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending: deque[tuple[_Job, Future]] = deque()
+            it = iter(jobs)
+            for job in it:
+                pending.append((job, pool.submit(work, job)))
+                if len(pending) >= window:
+                    break
+            while pending:
+                job, fut = pending.popleft()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(work, nxt)))
+                yield job, fut.result()
+
+    def _embed_isolating_failures(self, media: list[Media]) -> list[Embedding | MediaError]:
+        try:
+            return list(self.space.embed(media))
+        except Exception:
+            if len(media) == 1:
+                raise
+        out: list[Embedding | MediaError] = []
+        for m in media:  # find the one bad item instead of failing its whole batch
+            try:
+                out.append(self.space.embed([m])[0])
+            except MediaError as exc:
+                out.append(exc)
+            except Exception as exc:
+                out.append(MediaError(m.path, f"could not embed: {type(exc).__name__}: {exc}"))
+        return out
+
+    def _commit(self, batch: list[tuple[_Job, Media, str]], report: IndexReport, progress: Progress | None, meta: dict[str, Any]) -> None:
+        if not batch:
+            return
+        try:
+            embs = self._embed_isolating_failures([m for _, m, _ in batch])
+        except MediaError as exc:
+            embs = [exc]
+        except Exception as exc:
+            embs = [MediaError(str(batch[0][0].path), f"could not embed: {type(exc).__name__}: {exc}")]
+        records, done = [], []
+        for (job, media, digest), emb in zip(batch, embs):
+            if isinstance(emb, MediaError):
+                report.failed.append((str(job.path), emb.reason))
+                if progress:
+                    progress.item(str(job.path), "failed", emb.reason)
+                continue
+            records.append(self._record(job.item_id, str(job.path), media, emb, digest, job.stat.st_mtime, job.stat.st_size, meta))
+            done.append(job)
+        self.store.upsert(records)  # one atomic commit per batch
+        for job in done:
+            status = "updated" if job.prev else "added"
+            getattr(report, status).append(str(job.path))
+            if progress:
+                progress.item(str(job.path), status)
+
+    def _record(self, item_id: str, path: str, media: Media, emb: Embedding, digest: str, mtime: float, size: int, meta: dict[str, Any]) -> dict[str, Any]:
+        text = emb.text or media.text
+        return {
+            "id": item_id,
+            "path": path,
+            "modality": media.modality.value,
+            "content_hash": digest,
+            "mtime": float(mtime),
+            "size": int(size),
+            "duration": media.duration,
+            "pages": media.pages,
+            "text": text[:MAX_STORED_TEXT],
+            "segments": json.dumps([s.to_dict() for s in emb.segments]),
+            "tokens": pack_tokens(emb.tokens),
+            "n_tokens": int(len(emb.tokens)),
+            "meta": json.dumps({**media.meta, **meta}, default=str),
+            "vector": emb.vector,
+        }
+
+    def add_texts(self, items: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any]]]) -> IndexReport:
+        """Index raw texts under the given ids (unchanged texts are skipped)."""
+        t0 = time.perf_counter()
+        report = IndexReport()
+        items = [tuple(i) for i in items]
+        existing = {r["id"]: r["content_hash"] for r in self.store.get([i[0] for i in items])}
+        for start in range(0, len(items), 256):
+            chunk = items[start : start + 256]
+            todo = []
+            for item in chunk:
+                digest = hashlib.blake2b(item[1].encode(), digest_size=16).hexdigest()
+                if existing.get(item[0]) == digest:
+                    report.skipped.append(item[0])
+                else:
+                    todo.append((item, digest))
+            if not todo:
+                continue
+            media = [Media(Modality.TEXT, text=item[1]) for item, _ in todo]
+            embs = self.space.embed(media)
+            records = [
+                self._record(item[0], "", m, e, digest, 0.0, len(item[1]), item[2] if len(item) > 2 else {})
+                for (item, digest), m, e in zip(todo, media, embs)
+            ]
+            self.store.upsert(records)
+            for item, _ in todo:
+                (report.updated if item[0] in existing else report.added).append(item[0])
+        self.store.finalize()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def delete(self, ids: Iterable[str]) -> int:
+        n = self.store.delete(ids)
+        self.store.finalize()
+        return n
+
+    # -- reads ---------------------------------------------------------------------------
+    def query_media(self, text: str | None = None, file: str | Path | None = None) -> list[Media]:
+        parts = []
+        if text and text.strip():
+            parts.append(Media(Modality.TEXT, text=text.strip()))
+        if file is not None:
+            media = load(Path(file), self.limits)
+            check_supported(self.space, media)
+            parts.append(media)
+        if not parts:
+            raise XModalError("empty query: give text, a file, or both")
+        return parts
+
+    def embed_query(self, text: str | None = None, file: str | Path | None = None) -> np.ndarray:
+        return self.space.embed_query(self.query_media(text, file))
+
+    def search(
+        self,
+        text: str | None = None,
+        file: str | Path | None = None,
+        *,
+        k: int = 10,
+        modalities: Sequence[Modality | str] | None = None,
+        where: str | None = None,
+        hybrid: bool = True,
+        vector: np.ndarray | None = None,
+    ) -> list[SearchResult]:
+        """Text, a file (image, sound, video, document, text), or both (a mixed query)."""
+        if vector is None:
+            vector = self.embed_query(text, file)
+        filt = modality_filter(modalities, where)
+        try:
+            hits = self.retriever.retrieve(vector, text if hybrid else None, k, filt)
+        except XModalError:
+            raise
+        except Exception as exc:
+            if where:
+                raise XModalError(f"invalid --where filter {where!r}: {exc}") from exc
+            raise
+        full = {r["id"]: r for r in self.store.get([h["id"] for h in hits], with_tokens=True)}
+        results = []
+        for h in hits:
+            rec = full.get(h["id"], h)
+            results.append(
+                SearchResult(
+                    id=h["id"],
+                    path=h["path"],
+                    modality=Modality(h["modality"]),
+                    score=float(h["_score"]),
+                    text=h.get("text") or "",
+                    segment=locate_segment(vector, rec, self.space.dim),
+                    scores=h.get("_scores", {"vector": float(h["_score"])}),
+                    meta=json.loads(h.get("meta") or "{}"),
+                )
+            )
+        return results
+
+    def stats(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "path": str(self.path),
+            "items": self.store.count(),
+            "by_modality": self.store.modality_counts(),
+            "profile": m.get("fingerprint", {}).get("profile"),
+            "dim": m.get("fingerprint", {}).get("dim"),
+            "encoders": m.get("fingerprint", {}).get("encoders", {}),
+            "xmodal_version": m.get("xmodal_version"),
+        }
+
+
+def open(path: str | Path, profile: str | dict[str, Any] | None = None, **kwargs: Any) -> Index:  # noqa: A001
+    """Open (or create) the index in folder `path`."""
+    return Index(path, profile, **kwargs)

@@ -1,0 +1,85 @@
+"""The store interface: one table of items (vector + metadata + extracted text + segments).
+
+The embedded default is LanceDB (`store/lance.py`); a distributed engine implements the same
+methods. Records are plain dicts with the columns in `COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+# column -> meaning; every store keeps all of them
+COLUMNS = {
+    "id": "item id (str, unique)",
+    "path": "source file path, absolute ('' for items added as raw text)",
+    "modality": "text | image | audio | video | document",
+    "content_hash": "blake2b of the file bytes (or of the text)",
+    "mtime": "file modification time (float seconds)",
+    "size": "file size in bytes",
+    "duration": "seconds, audio/video (null otherwise)",
+    "pages": "page count, documents (null otherwise)",
+    "text": "text extracted on the way: OCR, transcript, page text, the text itself",
+    "segments": "JSON list of Segment dicts, row i describes tokens row i",
+    "tokens": "float16 bytes of the (n, dim) token/segment features",
+    "n_tokens": "rows in tokens",
+    "meta": "JSON object of other metadata (tags, title, shots, user fields)",
+    "vector": "(dim,) float32, L2-normalised, in the shared space",
+}
+
+
+class Store(ABC):
+    dim: int
+
+    @abstractmethod
+    def upsert(self, records: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace records by id, atomically: a crash leaves all or none of them."""
+
+    @abstractmethod
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove items; returns how many were removed."""
+
+    @abstractmethod
+    def file_states(self) -> dict[str, dict[str, Any]]:
+        """path -> {id, content_hash, mtime, size} for every item that came from a file."""
+
+    @abstractmethod
+    def get(self, ids: Sequence[str], with_tokens: bool = False) -> list[dict[str, Any]]:
+        """Records for these ids (in the given order, missing ids skipped)."""
+
+    @abstractmethod
+    def vector_search(self, vector: np.ndarray, k: int, where: str | None = None) -> list[dict[str, Any]]:
+        """Nearest items by cosine similarity; each record gains `_score` (cosine, higher is better)."""
+
+    @abstractmethod
+    def text_search(self, query: str, k: int, where: str | None = None) -> list[dict[str, Any]]:
+        """Full-text (BM25) search over `text`; each record gains `_score`."""
+
+    @abstractmethod
+    def count(self, where: str | None = None) -> int: ...
+
+    @abstractmethod
+    def modality_counts(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def finalize(self) -> None:
+        """After a batch of writes: refresh the full-text index, build the ANN index when large enough."""
+
+    @abstractmethod
+    def read_manifest(self) -> dict[str, Any] | None:
+        """What built this index (profile, encoder configs, dim), or None for a new index."""
+
+    @abstractmethod
+    def write_manifest(self, manifest: dict[str, Any]) -> None: ...
+
+
+def pack_tokens(tokens: np.ndarray) -> bytes:
+    return np.ascontiguousarray(tokens, dtype=np.float16).tobytes()
+
+
+def unpack_tokens(blob: bytes | None, n: int, dim: int) -> np.ndarray:
+    if not blob or n == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(blob, dtype=np.float16).reshape(n, dim).astype(np.float32)

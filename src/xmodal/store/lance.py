@@ -1,0 +1,193 @@
+"""LanceDB, the embedded default store: one versioned table in a folder, no server.
+
+Every write is one Lance commit, so a crash or Ctrl-C mid-run leaves the table at its last
+committed version: what was stored stays stored, what was in flight is simply absent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .base import Store
+
+log = logging.getLogger(__name__)
+
+TABLE = "items"
+MANIFEST = "xmodal.json"
+
+
+def _schema(dim: int):
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("path", pa.string()),
+            pa.field("modality", pa.string()),
+            pa.field("content_hash", pa.string()),
+            pa.field("mtime", pa.float64()),
+            pa.field("size", pa.int64()),
+            pa.field("duration", pa.float64()),
+            pa.field("pages", pa.int32()),
+            pa.field("text", pa.string()),
+            pa.field("segments", pa.string()),
+            pa.field("tokens", pa.binary()),
+            pa.field("n_tokens", pa.int32()),
+            pa.field("meta", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class LanceStore(Store):
+    """Items in `<dir>/items.lance`, what built them in `<dir>/xmodal.json`.
+
+    ann_threshold: below this many rows search is exact (a scan is fast and exact at that size);
+    at or above it an IVF_HNSW_SQ index is built, as measured in DESIGN.md.
+    """
+
+    def __init__(self, path: str | Path, dim: int, ann_threshold: int = 50_000):
+        os.environ.setdefault("LANCE_LOG", "error")  # Lance's Rust side warns on every query otherwise
+        import lancedb
+
+        warnings.filterwarnings("ignore", module="lancedb")
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self.ann_threshold = ann_threshold
+        self._db = lancedb.connect(str(self.path))
+        if TABLE in self._db.list_tables().tables:
+            self._table = self._db.open_table(TABLE)
+            stored_dim = self._table.schema.field("vector").type.list_size
+            if stored_dim != dim:
+                from ..errors import IndexMismatchError
+
+                raise IndexMismatchError(f"{self.path}: index vectors have {stored_dim} dimensions, encoder gives {dim}")
+        else:
+            self._table = self._db.create_table(TABLE, schema=_schema(dim))
+        self._fts_rows = -1  # rows covered by the full-text index at last refresh
+
+    # -- writes --------------------------------------------------------------------------
+    def upsert(self, records: Sequence[dict[str, Any]]) -> None:
+        if not records:
+            return
+        import pyarrow as pa
+
+        rows = [{**r, "vector": np.asarray(r["vector"], dtype=np.float32)} for r in records]
+        data = pa.Table.from_pylist(rows, schema=_schema(self.dim))
+        (
+            self._table.merge_insert("id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(data)
+        )
+
+    def delete(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        before = self._table.count_rows()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            self._table.delete(f"id IN ({', '.join(_quote(i) for i in chunk)})")
+        return before - self._table.count_rows()
+
+    def finalize(self) -> None:
+        n = self._table.count_rows()
+        if n == 0:
+            return
+        indices = {ix.name: ix for ix in self._table.list_indices()}
+        if self._fts_rows != n:
+            if any("text" in getattr(ix, "columns", []) for ix in indices.values()):
+                self._table.optimize()  # folds new rows into the existing indices
+            else:
+                self._table.create_fts_index("text", replace=True, with_position=False)
+            self._fts_rows = n
+        if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in indices.values()):
+            log.info("building ANN index over %d items", n)
+            self._table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
+
+    # -- reads ---------------------------------------------------------------------------
+    _LIGHT = ["id", "path", "modality", "content_hash", "mtime", "size", "duration", "pages", "text", "segments", "n_tokens", "meta"]
+
+    def file_states(self) -> dict[str, dict[str, Any]]:
+        rows = self._scan(["id", "path", "content_hash", "mtime", "size"], "path != ''")
+        return {
+            r["path"]: {"id": r["id"], "content_hash": r["content_hash"], "mtime": r["mtime"], "size": r["size"]}
+            for r in rows
+        }
+
+    def _scan(self, columns: list[str], where: str | None = None) -> list[dict[str, Any]]:
+        n = self._table.count_rows()
+        if n == 0:
+            return []
+        q = self._table.search().select(columns)
+        if where:
+            q = q.where(where)
+        return q.limit(n).to_list()
+
+    def get(self, ids: Sequence[str], with_tokens: bool = False) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        cols = self._LIGHT + (["tokens", "vector"] if with_tokens else [])
+        filt = f"id IN ({', '.join(_quote(i) for i in ids)})"
+        rows = {r["id"]: r for r in self._scan(cols, filt)}
+        return [rows[i] for i in ids if i in rows]
+
+    def vector_search(self, vector: np.ndarray, k: int, where: str | None = None) -> list[dict[str, Any]]:
+        q = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
+        if where:
+            q = q.where(where, prefilter=True)
+        rows = q.select(self._LIGHT + ["_distance"]).limit(k).to_list()
+        for r in rows:
+            r["_score"] = 1.0 - float(r.pop("_distance"))
+        return rows
+
+    def text_search(self, query: str, k: int, where: str | None = None) -> list[dict[str, Any]]:
+        if not query.strip() or self._fts_rows == -1 and not self._has_fts():
+            return []
+        q = self._table.search(query, query_type="fts")
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            rows = q.select(self._LIGHT + ["_score"]).limit(k).to_list()
+        except Exception as exc:  # a query the FTS parser rejects is no reason to fail the search
+            log.debug("full-text search skipped: %s", exc)
+            return []
+        for r in rows:
+            r["_score"] = float(r.pop("_score", 0.0))
+        return rows
+
+    def _has_fts(self) -> bool:
+        return any("text" in getattr(ix, "columns", []) for ix in self._table.list_indices())
+
+    def count(self, where: str | None = None) -> int:
+        return self._table.count_rows(where) if where else self._table.count_rows()
+
+    def modality_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self._scan(["modality"]):
+            counts[r["modality"]] = counts.get(r["modality"], 0) + 1
+        return dict(sorted(counts.items()))
+
+    # -- manifest ------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        f = self.path / MANIFEST
+        return json.loads(f.read_text()) if f.exists() else None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        f = self.path / MANIFEST
+        tmp = f.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        os.replace(tmp, f)  # atomic: a reader sees the old or the new manifest, never half
