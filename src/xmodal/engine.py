@@ -120,9 +120,9 @@ class Index:
         have, want = manifest["fingerprint"], self.space.fingerprint()
         if have != want:
             diffs = [k for k in sorted(set(have["encoders"]) | set(want["encoders"])) if have["encoders"].get(k) != want["encoders"].get(k)]
+            built = ", ".join(f"{k}: {have['encoders'].get(k)}" for k in diffs) or f"dim {have['dim']}"
             raise IndexMismatchError(
-                f"{self.path} was built with profile {have['profile']!r} "
-                f"({', '.join(f'{k}: {have['encoders'].get(k)}' for k in diffs) or 'dim ' + str(have['dim'])}); "
+                f"{self.path} was built with profile {have['profile']!r} ({built}); "
                 f"opening it with profile {want['profile']!r} would mix vector spaces. "
                 "Open it without a profile to reuse its encoders, or index into a new folder."
             )

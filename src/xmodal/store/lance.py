@@ -112,7 +112,9 @@ class LanceStore(Store):
             if any("text" in getattr(ix, "columns", []) for ix in indices.values()):
                 self._table.optimize()  # folds new rows into the existing indices
             else:
-                self._table.create_fts_index("text", replace=True, with_position=False)
+                with warnings.catch_warnings():  # the replacement API in 0.40 does not yet take FTS configs here
+                    warnings.simplefilter("ignore")
+                    self._table.create_fts_index("text", replace=True, with_position=False)
             self._fts_rows = n
         if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in indices.values()):
             log.info("building ANN index over %d items", n)
