@@ -189,7 +189,9 @@ def models() -> None:
             ok, hint, mods = False, f"pip install 'xmodal[...]' ({exc.name} missing)", "?"
         table.add_row(name, mods, "[green]yes[/]" if ok else "[red]no[/]", hint)
     console.print(table)
-    console.print("profiles: " + "; ".join(f"[cyan]{p}[/] ({', '.join(f'{m}={e['encoder']}' for m, e in spec.items())})" for p, spec in PROFILES.items()))
+    for name, spec in PROFILES.items():
+        parts = ", ".join(f"{m}={e['encoder']}" for m, e in spec.items())
+        console.print(f"profile [cyan]{name}[/]: {parts}")
 
 
 @data_app.command("list")
