@@ -446,7 +446,7 @@ def test_build_demo_small(tmp_path, tux_root, asterisk_root):
                      tux_root=tux_root, asterisk_root=asterisk_root)
     m = load_manifest(out)
     files = {f["file"]: f for f in m["files"]}
-    assert set(files) | {"manifest.json"} == {p.name for p in out.iterdir()}
+    assert set(files) | {".manifest.json"} == {p.name for p in out.iterdir()}
     by = lambda mod: [f for f in m["files"] if f["modality"] == mod]  # noqa: E731
     assert len(by("image")) == 5 and {Path(f["file"]).suffix for f in by("image")} == {".png", ".svg"}
     assert all(not f["source"].startswith("symbols/") for f in by("image"))

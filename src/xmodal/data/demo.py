@@ -1,7 +1,7 @@
 """The small mixed-media sample folder the README's main example indexes and searches.
 
 Every file is real media from the pinned Debian packages (or made from it: clips, a PDF, notes),
-and `manifest.json` records what each one shows or says — the ground truth for the demo's
+and `.manifest.json` (hidden, so indexing the folder skips the answers) records what each one shows or says — the ground truth for the demo's
 printed checks and for tests. Files are named after their object for people browsing the
 folder; the search engine must not rely on names, and the demo's checks should not either.
 """
@@ -21,6 +21,8 @@ from xmodal.data.tuxpaint import Stamp, normalise_caption
 DEMO_VERSION = 1
 # Languages written into the PDF: fpdf2's core fonts cover Latin-1 only.
 _PDF_LANGS = {"es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese"}
+
+MANIFEST = ".manifest.json"  # hidden: `xmodal index` skips it, so the answers never enter the index
 
 
 def _slug(text: str) -> str:
@@ -151,7 +153,7 @@ def build_demo(out_dir: Path | str, n_images: int = 40, n_sounds: int = 12, n_sp
     caption, including the pictures of the sounds), N_SOUNDS stamp sounds (`sound-X.ogg`),
     N_SPOKEN spoken captions (`spoken-X.ogg`), N_PROMPTS Asterisk prompts (`prompt-X.wav`),
     three MP4 clips (two one-shot with sound, one three-shot), a three-page PDF and three notes
-    (.txt, .md, .html). `manifest.json` lists each file with its caption or transcript.
+    (.txt, .md, .html). `.manifest.json` (hidden, so indexing the folder skips the answers) lists each file with its caption or transcript.
     An existing demo of the same version is reused unless FORCE.
     TUX_ROOT / ASTERISK_ROOT override the package extraction roots (tests use small trees).
     """
@@ -161,7 +163,7 @@ def build_demo(out_dir: Path | str, n_images: int = 40, n_sounds: int = 12, n_sp
     from xmodal.data.video import make_stamp_clip
 
     out = Path(out_dir)
-    manifest_path = out / "manifest.json"
+    manifest_path = out / MANIFEST
     if not force and manifest_path.is_file():
         try:
             if json.loads(manifest_path.read_text()).get("version") == DEMO_VERSION:
@@ -259,8 +261,8 @@ def _sources_info() -> list[dict[str, str]]:
 
 
 def load_manifest(folder: Path | str) -> dict[str, Any]:
-    """The demo folder's manifest.json."""
-    path = Path(folder) / "manifest.json"
+    """The demo folder's manifest."""
+    path = Path(folder) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no demo manifest; run build_demo first")
     return json.loads(path.read_text(encoding="utf-8"))

@@ -1,9 +1,13 @@
-"""Hybrid first stage: vector search plus BM25 over extracted text, fused by weighted RRF.
+"""Hybrid first stage: vector search plus BM25 over extracted text.
 
-Images and sounds usually carry no text, so a plain RRF of the two lists would let every
-text-bearing item outrank them. Here the vector list decides *which* items compete and the
-lexical list only lends a bounded bonus: lexical-only hits must also clear a similarity floor
-in the shared space, and the lexical weight is below the vector weight.
+Images and sounds usually carry no text, so rank fusion (RRF) of the two lists lets every
+text-bearing item outrank them: a middling vector hit with a word match beats the best picture.
+Here the score stays on the cosine scale and the lexical side adds a *bounded* bonus:
+
+    score = cosine + lexical_weight * bm25 / max(bm25 of this query)
+
+so a word match can reorder close calls but never buries an item without text whose cosine is
+clearly higher. Lexical-only hits are admitted when their cosine clears a floor.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import numpy as np
 
 from ..store import Store, unpack_tokens
 from ..types import Modality, Segment
-from .fusion import reciprocal_rank_fusion
 
 
 def modality_filter(modalities: Sequence[Modality | str] | None, where: str | None = None) -> str | None:
@@ -33,10 +36,9 @@ def modality_filter(modalities: Sequence[Modality | str] | None, where: str | No
 @dataclass
 class HybridRetriever:
     store: Store
-    lexical_weight: float = 0.5
+    lexical_weight: float = 0.1
     candidates: int = 100  # per list, before fusion
     lexical_floor: float = 0.1  # min cosine for a lexical-only hit to be kept
-    rrf_k: int = 60
 
     def retrieve(self, vector: np.ndarray, text: str | None, k: int, where: str | None = None) -> list[dict[str, Any]]:
         n = max(self.candidates, k)
@@ -44,10 +46,10 @@ class HybridRetriever:
         by_id = {r["id"]: r for r in dense}
         for r in dense:
             r["_scores"] = {"vector": r["_score"]}
-        lexical = self.store.text_search(text, n, where) if text else []
+        lexical = self.store.text_search(text, n, where) if text and self.lexical_weight > 0 else []
         if not lexical:
             return dense[:k]
-        lex_ids = []
+        top_bm25 = max(r["_score"] for r in lexical) or 1.0
         extra = [r["id"] for r in lexical if r["id"] not in by_id]
         vecs = {r["id"]: r["vector"] for r in self.store.get(extra, with_tokens=True)} if extra else {}
         for r in lexical:
@@ -58,17 +60,11 @@ class HybridRetriever:
                 r["_scores"] = {"vector": cos}
                 by_id[r["id"]] = r
             by_id[r["id"]]["_scores"]["lexical"] = r["_score"]
-            lex_ids.append(r["id"])
-        dense_ids = sorted(by_id, key=lambda i: -by_id[i]["_scores"]["vector"])
-        fused = reciprocal_rank_fusion([dense_ids, lex_ids], [1.0, self.lexical_weight], k=self.rrf_k)
-        order = sorted(fused, key=lambda i: -fused[i])[:k]
-        out = []
-        for i in order:
-            r = by_id[i]
-            r["_scores"]["fused"] = fused[i]
-            r["_score"] = fused[i]
-            out.append(r)
-        return out
+        for r in by_id.values():
+            s = r["_scores"]
+            s["fused"] = s["vector"] + self.lexical_weight * s.get("lexical", 0.0) / top_bm25
+            r["_score"] = s["fused"]
+        return sorted(by_id.values(), key=lambda r: -r["_score"])[:k]
 
 
 def locate_segment(vector: np.ndarray, record: dict[str, Any], dim: int) -> Segment | None:

@@ -1,0 +1,66 @@
+"""Hybrid retrieval: word matches help, but never bury items that carry no text."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xmodal.retrieve import HybridRetriever, modality_filter, reciprocal_rank_fusion
+
+
+class FakeStore:
+    """Items with fixed cosines to the query and fixed BM25 scores."""
+
+    def __init__(self, cos: dict[str, float], bm25: dict[str, float]):
+        self.cos, self.bm25 = cos, bm25
+
+    def vector_search(self, vector, k, where=None):
+        ids = sorted(self.cos, key=lambda i: -self.cos[i])[:k]
+        return [{"id": i, "_score": self.cos[i]} for i in ids]
+
+    def text_search(self, query, k, where=None):
+        ids = sorted(self.bm25, key=lambda i: -self.bm25[i])[:k]
+        return [{"id": i, "_score": self.bm25[i]} for i in ids]
+
+    def get(self, ids, with_tokens=False):
+        return [{"id": i, "vector": np.array([self.cos.get(i, 0.0), 0.0])} for i in ids]
+
+
+def ranked(cos, bm25, **kw):
+    r = HybridRetriever(FakeStore(cos, bm25), **kw)
+    return [h["id"] for h in r.retrieve(np.array([1.0, 0.0]), "query words", k=10)]
+
+
+def test_clearly_better_picture_stays_above_word_matches():
+    cos = {"picture": 0.80, "note": 0.50, "caption": 0.55}
+    bm25 = {"note": 9.0, "caption": 4.0}  # the picture has no text at all
+    assert ranked(cos, bm25)[0] == "picture"
+
+
+def test_word_match_settles_a_close_call():
+    cos = {"picture": 0.80, "note": 0.76}
+    bm25 = {"note": 5.0}
+    assert ranked(cos, bm25)[:2] == ["note", "picture"]
+
+
+def test_lexical_only_hit_needs_some_similarity():
+    cos = {"picture": 0.8}
+    bm25 = {"unrelated": 9.0, "related": 3.0}
+    store = FakeStore(cos, bm25)
+    store.get = lambda ids, with_tokens=False: [{"id": i, "vector": np.array([0.3 if i == "related" else -0.2, 0.0])} for i in ids]
+    out = [h["id"] for h in HybridRetriever(store).retrieve(np.array([1.0, 0.0]), "q", k=10)]
+    assert "related" in out and "unrelated" not in out
+
+
+def test_no_text_query_means_vector_order():
+    r = HybridRetriever(FakeStore({"a": 0.2, "b": 0.9}, {"a": 9.0}))
+    assert [h["id"] for h in r.retrieve(np.array([1.0, 0.0]), None, k=2)] == ["b", "a"]
+
+
+def test_modality_filter_sql():
+    assert modality_filter(["image", "audio"], "duration < 3") == "modality IN ('image', 'audio') AND (duration < 3)"
+    assert modality_filter(None, None) is None
+
+
+def test_rrf_rewards_agreement():
+    s = reciprocal_rank_fusion([["a", "b", "c"], ["c", "b"]], k=60)
+    assert s["b"] > s["a"] and abs(s["c"] - (1 / 63 + 1 / 61)) < 1e-12
