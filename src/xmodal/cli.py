@@ -194,6 +194,40 @@ def models() -> None:
         console.print(f"profile [cyan]{name}[/]: {parts}")
 
 
+@app.command("eval")
+def eval_(
+    set_dir: Path = typer.Argument(..., help="A BEIR-layout set folder (corpus.jsonl, queries.jsonl, qrels/), or a name from `xmodal data list`."),
+    split: str = typer.Option("test", help="Which qrels/<split>.tsv to score."),
+    profile: str = typer.Option("default", help="Encoder profile (name or .json file)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Keep the corpus index here and reuse it when the corpus and profile are unchanged."),
+    rerank: Optional[str] = typer.Option(None, help="Reranker to evaluate after first-stage retrieval."),
+    k: str = typer.Option("1,5,10,100", "--k", help="Cut-offs, comma-separated."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the numbers as JSON here."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+) -> None:
+    """Index a set's corpus, run its queries, and report Recall@K, nDCG@10, MRR@10, mAP."""
+    from .eval import evaluate, print_table, write_html, write_json
+
+    if not set_dir.exists():
+        from .data import build_set, list_sets
+
+        if str(set_dir) not in list_sets():
+            _fail(f"{set_dir}: no such folder, and not a set name ({', '.join(list_sets())})")
+        set_dir = build_set(str(set_dir))
+    try:
+        ks = tuple(int(x) for x in k.split(",") if x.strip())
+    except ValueError:
+        _fail(f"--k must be comma-separated integers, got {k!r}")
+    result = evaluate(set_dir, split=split, profile=profile, index_dir=index, ks=ks, rerank=rerank)
+    print_table(result, console)
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"JSON → {json_path}")
+    if report:
+        write_html(result, report, set_dir)
+        console.print(f"report → {report}")
+
+
 @data_app.command("list")
 def data_list() -> None:
     """Evaluation sets xmodal can build from registry packages."""
