@@ -215,3 +215,26 @@ def test_conse_ocr_fusion_moves_image_toward_its_words(image_enc, text_enc) -> N
     assert float(fused.vector @ q) > float(plain.vector @ q) + 0.2
     assert with_ocr.config()["ocr"] is True and image_enc.config()["ocr"] is False
     assert with_ocr.config() != image_enc.config()
+
+
+def test_auto_ocr_reads_slides_but_skips_photos(text_enc) -> None:
+    """ocr="auto" (the default) spends OCR only on pictures the classifier sees as text-bearing."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from PIL import Image, ImageDraw, ImageFont
+    from skimage import data
+
+    from xmodal.encode.image_conse import ConSEImageEncoder
+
+    slide = Image.new("RGB", (800, 600), "white")
+    draw = ImageDraw.Draw(slide)
+    for i, line in enumerate(["Quarterly results 2024", "Revenue grew by 12 percent", "Costs fell in every region"]):
+        draw.text((40, 60 + i * 110), line, fill="black", font=ImageFont.load_default(size=40))
+    enc = ConSEImageEncoder(text_encoder=text_enc)
+    assert enc.config()["ocr"] == "auto"
+
+    calls = []
+    real_read = enc._ocr_engine().read
+    enc._ocr_engine().read = lambda img: calls.append(img.size) or real_read(img)
+    slide_emb, cat_emb = enc.encode([Media(Modality.IMAGE, images=[slide]), Media(Modality.IMAGE, images=[Image.fromarray(data.chelsea())])])
+    assert "Revenue" in slide_emb.text and cat_emb.text == ""
+    assert calls == [slide.size]  # the cat photo was never sent to OCR

@@ -215,6 +215,16 @@ class _Prepared:
     pixels: np.ndarray  # (3, S, S) float32 in [-1, 1]
     placed: tuple[float, float, float, float]  # image area inside the square: x0, y0, x1, y1 (px)
     ocr: tuple[str, float] = ("", 0.0)
+    image: "Image | None" = None  # kept only when OCR is decided after classification ("auto")
+
+
+# ImageNet classes whose pictures usually carry legible text (signs, screens, pages, packaging).
+# With ocr="auto", OCR runs only when these hold OCR_GATE_MASS of the probability: OCR costs
+# 10-50x the classifier, and most photos, drawings and sounds' cover art have no text to read.
+TEXT_BEARING_CLASSES = (916, 919, 917, 918, 921, 922, 549, 692, 781, 530, 664, 782, 851, 446, 624, 454,
+                        769, 798, 478, 720, 527, 620, 681, 480, 886, 704, 637, 610, 841, 860, 865, 509,
+                        582, 688, 685, 409, 892, 826, 590, 487, 761, 745)
+OCR_GATE_MASS = 0.15
 
 
 def letterbox(img: "Image", size: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
@@ -293,7 +303,9 @@ class ConSEImageEncoder(Encoder):
         variant: 'lite0' (224 px, default), 'lite1' (240) or 'lite2' (260).
         top_k: classes mixed into each vector (MODELS.md: 5–10; all 1,000 blur every image).
         temperature: softmax temperature on the logits (>1 flattens, <1 sharpens).
-        ocr: read text in the image and fuse its embedding into the vector (see module doc).
+        ocr: read text in the image and fuse its embedding into the vector (see module doc):
+            True = every image, False = never, "auto" = only images the classifier sees as
+            text-bearing (signs, screens, pages, packaging; see TEXT_BEARING_CLASSES).
         ocr_weight: weight w in normalise(vector + w * E(ocr_text)).
         batch_size: images per ONNX call. threads: ONNX Runtime intra-op threads.
         workers: threads that decode/resize (and OCR) the next batch while one runs.
@@ -311,7 +323,7 @@ class ConSEImageEncoder(Encoder):
         variant: str = "lite0",
         top_k: int = 10,
         temperature: float = 1.0,
-        ocr: bool = True,
+        ocr: bool | str = "auto",
         ocr_weight: float = 1.0,
         batch_size: int = 32,
         threads: int = 2,
@@ -328,7 +340,10 @@ class ConSEImageEncoder(Encoder):
         self.size = VARIANTS[variant][0]
         self.top_k = int(top_k)
         self.temperature = float(temperature)
-        self.use_ocr = bool(ocr)
+        if ocr not in (True, False, "auto"):
+            raise ValueError(f"ocr={ocr!r}: use True, False or 'auto'")
+        self.ocr_mode = ocr
+        self.use_ocr = ocr is not False
         self.ocr_weight = float(ocr_weight)
         self.batch_size = max(1, int(batch_size))
         self.threads = int(threads)
@@ -371,9 +386,11 @@ class ConSEImageEncoder(Encoder):
             "top_k": self.top_k,
             "temperature": self.temperature,
             "class_text_recipe": CLASS_TEXT_RECIPE,
-            "ocr": self.use_ocr,
+            "ocr": self.ocr_mode,
             "text_encoder": self.text.config(),
         }
+        if self.ocr_mode == "auto":
+            cfg["ocr_gate"] = {"classes": len(TEXT_BEARING_CLASSES), "mass": OCR_GATE_MASS}
         if self.use_ocr:
             cfg["ocr_weight"] = self.ocr_weight
             cfg["ocr_min_confidence"] = OCR_MIN_CONFIDENCE
@@ -415,8 +432,9 @@ class ConSEImageEncoder(Encoder):
             pixels, placed = letterbox(img, self.size)
         except (OSError, ValueError) as e:
             raise MediaError(m.path, f"cannot prepare image: {e}") from e
-        ocr = self._ocr_engine().read(img) if self.use_ocr else ("", 0.0)
-        return _Prepared(pixels, placed, ocr)
+        if self.ocr_mode is True:
+            return _Prepared(pixels, placed, self._ocr_engine().read(img))
+        return _Prepared(pixels, placed, image=img if self.ocr_mode == "auto" else None)
 
     def _conse(self, probs: np.ndarray) -> np.ndarray:
         """(..., 1000) probabilities → (..., dim) normalised sums of the top-k class vectors."""
@@ -473,6 +491,10 @@ class ConSEImageEncoder(Encoder):
         regions = self._conse(_softmax(region_logits, self.temperature))  # (B, h*w, dim)
         grid = math.isqrt(region_logits.shape[1])
 
+        if self.ocr_mode == "auto":
+            gate = probs[:, list(TEXT_BEARING_CLASSES)].sum(axis=1) >= OCR_GATE_MASS
+            for i in np.flatnonzero(gate):
+                preps[i].ocr = self._ocr_engine().read(preps[i].image)
         ocr_texts = [
             p.ocr[0] if p.ocr[1] >= OCR_MIN_CONFIDENCE and _letters(p.ocr[0]) >= OCR_MIN_LETTERS else ""
             for p in preps
