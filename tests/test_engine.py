@@ -205,3 +205,24 @@ def test_empty_query_is_a_clear_error(tmp_path):
     idx = xmodal.open(tmp_path / "idx", PROFILE)
     with pytest.raises(XModalError, match="empty query"):
         idx.search("   ")
+
+
+def test_rerank_hook_reorders_top_n_and_keeps_stage_scores(tmp_path, folder):
+    from xmodal.rerank import Reranker, RerankScore
+
+    class LastFirst(Reranker):
+        """Reverses the first stage's order and points at each candidate's first segment."""
+
+        fusion_weight = 1.0
+
+        def rerank(self, query, candidates):
+            assert query.embeddings and query.embeddings[0].tokens.shape[1] == query.vector.shape[0]
+            return [RerankScore(score=float(c.first_stage_rank), segment=c.segments[0] if c.segments else None, reason="test") for c in candidates]
+
+    idx = xmodal.open(tmp_path / "idx", PROFILE)
+    idx.add([folder])
+    plain = [r.id for r in idx.search("string instrument", k=5)]
+    reranked = idx.search("string instrument", k=5, rerank=LastFirst(), rerank_depth=5)
+    assert [r.id for r in reranked] == plain[::-1]
+    assert {"first_stage", "rerank", "fused"} <= set(reranked[0].scores)
+    assert reranked[0].meta["reason"] == "test"

@@ -15,17 +15,20 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from . import __version__
-from .encode.space import Space, check_supported
+from .encode.space import Space, check_supported, combine
 from .errors import IndexMismatchError, MediaError, XModalError
 from .media import Limits, content_hash, iter_files, load, probe
 from .retrieve import HybridRetriever, locate_segment, modality_filter
-from .store import STORES, Store, pack_tokens
+from .store import STORES, Store, pack_tokens, unpack_tokens
 from .types import Embedding, Media, Modality, SearchResult, Segment
+
+if TYPE_CHECKING:
+    from .rerank import Reranker
 
 log = logging.getLogger(__name__)
 
@@ -366,13 +369,24 @@ class Index:
         where: str | None = None,
         hybrid: bool = True,
         vector: np.ndarray | None = None,
+        rerank: "str | Reranker | None" = None,
+        rerank_depth: int = 50,
     ) -> list[SearchResult]:
-        """Text, a file (image, sound, video, document, text), or both (a mixed query)."""
+        """Text, a file (image, sound, video, document, text), or both (a mixed query).
+
+        rerank: a reranker name (`attention`, `llm`) or instance; it reorders the first stage's
+        top `rerank_depth` and its score is fused with the first stage's.
+        """
+        parts: list[Media] = []
+        embs: list[Embedding] = []
         if vector is None:
-            vector = self.embed_query(text, file)
+            parts = self.query_media(text, file)
+            embs = self.space.embed(parts)
+            vector = combine(embs)
         filt = modality_filter(modalities, where)
+        depth = max(k, rerank_depth) if rerank else k
         try:
-            hits = self.retriever.retrieve(vector, text if hybrid else None, k, filt)
+            hits = self.retriever.retrieve(vector, text if hybrid else None, depth, filt)
         except XModalError:
             raise
         except Exception as exc:
@@ -395,7 +409,51 @@ class Index:
                     meta=json.loads(h.get("meta") or "{}"),
                 )
             )
-        return results
+        if rerank and results:
+            results = self._rerank(rerank, text, parts, embs, vector, results, full)
+        return results[:k]
+
+    def _reranker(self, rerank: "str | Reranker") -> "Reranker":
+        from .rerank import RERANKERS
+
+        if not isinstance(rerank, str):
+            return rerank
+        cache = self.__dict__.setdefault("_rerankers", {})
+        if rerank not in cache:
+            cache[rerank] = RERANKERS.create(rerank)
+        return cache[rerank]
+
+    def _rerank(self, rerank, text, parts, embs, vector, results, records) -> list[SearchResult]:
+        from .rerank import Candidate, RerankQuery, fuse_scores
+
+        reranker = self._reranker(rerank)
+        if not parts:  # a raw-vector query has no parts to interact with
+            return results
+        dim = self.space.dim
+        cands = []
+        for rank, r in enumerate(results, 1):
+            rec = records.get(r.id, {})
+            cands.append(
+                Candidate(
+                    id=r.id, path=r.path, modality=r.modality, text=r.text,
+                    vector=np.asarray(rec.get("vector", np.zeros(dim)), np.float32),
+                    tokens=unpack_tokens(rec.get("tokens"), rec.get("n_tokens") or 0, dim),
+                    segments=[Segment.from_dict(s) for s in json.loads(rec.get("segments") or "[]")],
+                    meta=r.meta, first_stage_score=r.score, first_stage_rank=rank,
+                )
+            )
+        scored = reranker.rerank(RerankQuery(text=text, parts=parts, embeddings=embs, vector=vector), cands)
+        fused = fuse_scores([r.score for r in results], [s.score for s in scored], reranker.fusion_weight)
+        for r, s, f in zip(results, scored, fused):
+            r.scores["first_stage"] = r.score
+            r.scores["rerank"] = float(s.score)
+            r.scores["fused"] = float(f)
+            r.score = float(f)
+            if s.segment is not None:
+                r.segment = s.segment
+            if s.reason:
+                r.meta["reason"] = s.reason
+        return sorted(results, key=lambda r: -r.score)
 
     def stats(self) -> dict[str, Any]:
         m = self.manifest

@@ -115,9 +115,13 @@ class Space:
         """One query vector from one or more parts (text + image …): weighted sum, renormalised."""
         if not parts:
             raise XModalError("empty query: give text, a file, or both")
-        embs = self.embed(parts)
-        w = np.asarray(weights if weights is not None else [1.0] * len(parts), dtype=np.float32)
-        return l2_normalize(np.sum([wi * e.vector for wi, e in zip(w, embs)], axis=0))
+        return combine(self.embed(parts), weights)
+
+
+def combine(embs: Sequence[Embedding], weights: Sequence[float] | None = None) -> np.ndarray:
+    """The vector of a multi-part query: weighted sum of the parts' vectors, renormalised."""
+    w = np.asarray(weights if weights is not None else [1.0] * len(embs), dtype=np.float32)
+    return l2_normalize(np.sum([wi * e.vector for wi, e in zip(w, embs)], axis=0))
 
 
 def check_supported(space: Space, media: Media) -> None:
