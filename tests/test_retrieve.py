@@ -13,7 +13,7 @@ class FakeStore:
     def __init__(self, cos: dict[str, float], bm25: dict[str, float]):
         self.cos, self.bm25 = cos, bm25
 
-    def vector_search(self, vector, k, where=None):
+    def vector_search(self, vector, k, where=None, with_tokens=False):
         ids = sorted(self.cos, key=lambda i: -self.cos[i])[:k]
         return [{"id": i, "_score": self.cos[i]} for i in ids]
 

@@ -85,16 +85,19 @@ class Index:
         limits: Limits | None = None,
         batch_size: int = 16,
         store_options: dict[str, Any] | None = None,
+        binding: "str | Path | Any | None" = None,
     ):
         self.path = Path(path)
         self.limits = limits or Limits()
         self.batch_size = batch_size
         manifest = self._read_manifest_file()
         if manifest is None:
-            self.space = Space(profile or "default")
+            self.space = Space(profile or "default", binding=binding)
         else:
             stored = manifest["profile_spec"]
-            self.space = Space(profile if profile is not None else stored)
+            if binding is None and manifest.get("binding"):  # re-create the binding it was built with
+                binding = manifest["binding"]["path"]
+            self.space = Space(profile if profile is not None else stored, binding=binding)
             self._check_fingerprint(manifest)
         self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))
         if manifest is None:
@@ -115,12 +118,20 @@ class Index:
                 "xmodal_version": __version__,
                 "profile_spec": {"name": self.space.name, **spec},
                 "fingerprint": self.space.fingerprint(),
+                **({"binding": {"path": str(Path(self.space.binding.path).resolve()) if self.space.binding.path else None,
+                                "fingerprint": self.space.binding.fingerprint()}} if self.space.binding else {}),
                 "created": time.time(),
             }
         )
 
     def _check_fingerprint(self, manifest: dict[str, Any]) -> None:
         have, want = manifest["fingerprint"], self.space.fingerprint()
+        if have.get("binding") != want.get("binding"):
+            raise IndexMismatchError(
+                f"{self.path} was built with binding {(have.get('binding') or {}).get('name')!r}; opening it with "
+                f"binding {(want.get('binding') or {}).get('name')!r} would mix vector spaces. "
+                "Open it without a binding to reuse its own, or index into a new folder."
+            )
         if have != want:
             diffs = [k for k in sorted(set(have["encoders"]) | set(want["encoders"])) if have["encoders"].get(k) != want["encoders"].get(k)]
             built = ", ".join(f"{k}: {have['encoders'].get(k)}" for k in diffs) or f"dim {have['dim']}"
@@ -393,10 +404,10 @@ class Index:
             if where:
                 raise XModalError(f"invalid --where filter {where!r}: {exc}") from exc
             raise
-        full = {r["id"]: r for r in self.store.get([h["id"] for h in hits], with_tokens=True)}
+        full = {h["id"]: h for h in hits}  # hits carry tokens and vectors already
         results = []
         for h in hits:
-            rec = full.get(h["id"], h)
+            rec = h
             results.append(
                 SearchResult(
                     id=h["id"],

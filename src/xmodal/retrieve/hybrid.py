@@ -37,29 +37,34 @@ def modality_filter(modalities: Sequence[Modality | str] | None, where: str | No
 class HybridRetriever:
     store: Store
     lexical_weight: float = 0.1
-    candidates: int = 100  # per list, before fusion
+    candidates: int = 30  # lexical hits considered (a word match adds at most lexical_weight)
     lexical_floor: float = 0.1  # min cosine for a lexical-only hit to be kept
 
     def retrieve(self, vector: np.ndarray, text: str | None, k: int, where: str | None = None) -> list[dict[str, Any]]:
-        n = max(self.candidates, k)
-        dense = self.store.vector_search(vector, n, where)
+        """Top-k records (with `tokens` and `vector`), each with `_score` and per-part `_scores`.
+
+        The dense list needs only depth k: an item outside it has cosine ≤ the k-th, so it can
+        only enter the top k through a lexical bonus, and then it is in the lexical list.
+        """
+        dense = self.store.vector_search(vector, k, where, with_tokens=True)
         by_id = {r["id"]: r for r in dense}
         for r in dense:
             r["_scores"] = {"vector": r["_score"]}
-        lexical = self.store.text_search(text, n, where) if text and self.lexical_weight > 0 else []
+        lexical = self.store.text_search(text, max(self.candidates, k), where) if text and self.lexical_weight > 0 else []
         if not lexical:
-            return dense[:k]
+            return dense
         top_bm25 = max(r["_score"] for r in lexical) or 1.0
-        extra = [r["id"] for r in lexical if r["id"] not in by_id]
-        vecs = {r["id"]: r["vector"] for r in self.store.get(extra, with_tokens=True)} if extra else {}
+        extra = {r["id"]: r for r in self.store.get([r["id"] for r in lexical if r["id"] not in by_id], with_tokens=True)}
         for r in lexical:
-            if r["id"] not in by_id:
-                cos = float(np.dot(np.asarray(vecs.get(r["id"], np.zeros_like(vector)), np.float32), vector))
-                if cos < self.lexical_floor:
+            hit = by_id.get(r["id"])
+            if hit is None:
+                hit = extra.get(r["id"])
+                cos = float(np.dot(np.asarray(hit["vector"], np.float32), vector)) if hit else -1.0
+                if hit is None or cos < self.lexical_floor:
                     continue
-                r["_scores"] = {"vector": cos}
-                by_id[r["id"]] = r
-            by_id[r["id"]]["_scores"]["lexical"] = r["_score"]
+                hit["_scores"] = {"vector": cos}
+                by_id[r["id"]] = hit
+            hit["_scores"]["lexical"] = r["_score"]
         for r in by_id.values():
             s = r["_scores"]
             s["fused"] = s["vector"] + self.lexical_weight * s.get("lexical", 0.0) / top_bm25

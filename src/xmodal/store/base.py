@@ -50,8 +50,9 @@ class Store(ABC):
         """Records for these ids (in the given order, missing ids skipped)."""
 
     @abstractmethod
-    def vector_search(self, vector: np.ndarray, k: int, where: str | None = None) -> list[dict[str, Any]]:
-        """Nearest items by cosine similarity; each record gains `_score` (cosine, higher is better)."""
+    def vector_search(self, vector: np.ndarray, k: int, where: str | None = None, with_tokens: bool = False) -> list[dict[str, Any]]:
+        """Nearest items by cosine similarity; each record gains `_score` (cosine, higher is better).
+        with_tokens: also return `tokens` and `vector` (for locating segments and reranking)."""
 
     @abstractmethod
     def text_search(self, query: str, k: int, where: str | None = None) -> list[dict[str, Any]]:
