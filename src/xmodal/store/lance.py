@@ -123,7 +123,9 @@ class LanceStore(Store):
                 self._table.create_scalar_index("id", index_type="BTREE", replace=True)
         if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in indices.values()):
             log.info("building ANN index over %d items", n)
-            self._table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
+            from lancedb.index import IvfHnswSq
+
+            self._table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
 
     # -- reads ---------------------------------------------------------------------------
     _LIGHT = ["id", "path", "modality", "content_hash", "mtime", "size", "duration", "pages", "text", "segments", "n_tokens", "meta"]
