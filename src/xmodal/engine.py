@@ -98,7 +98,7 @@ class Index:
             if binding is None and manifest.get("binding"):  # re-create the binding it was built with
                 binding = manifest["binding"]["path"]
             self.space = Space(profile if profile is not None else stored, binding=binding)
-            self._check_fingerprint(manifest)
+            self._check_fingerprint(manifest, reopening=profile is None)
         self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))
         if manifest is None:
             self._write_manifest()
@@ -124,7 +124,7 @@ class Index:
             }
         )
 
-    def _check_fingerprint(self, manifest: dict[str, Any]) -> None:
+    def _check_fingerprint(self, manifest: dict[str, Any], reopening: bool) -> None:
         have, want = manifest["fingerprint"], self.space.fingerprint()
         if have.get("binding") != want.get("binding"):
             raise IndexMismatchError(
@@ -135,11 +135,12 @@ class Index:
         if have != want:
             diffs = [k for k in sorted(set(have["encoders"]) | set(want["encoders"])) if have["encoders"].get(k) != want["encoders"].get(k)]
             built = ", ".join(f"{k}: {have['encoders'].get(k)}" for k in diffs) or f"dim {have['dim']}"
-            raise IndexMismatchError(
-                f"{self.path} was built with profile {have['profile']!r} ({built}); "
-                f"opening it with profile {want['profile']!r} would mix vector spaces. "
-                "Open it without a profile to reuse its encoders, or index into a new folder."
-            )
+            if reopening:
+                hint = ("the encoders installed here no longer produce the vectors it holds (their settings, "
+                        "weights or xmodal's defaults changed); re-index into a new folder, or install the versions above")
+            else:
+                hint = f"opening it with profile {want['profile']!r} would mix vector spaces; open it without a profile to reuse its encoders, or index into a new folder"
+            raise IndexMismatchError(f"{self.path} was built with profile {have['profile']!r} ({built}); {hint}.")
 
     @property
     def manifest(self) -> dict[str, Any]:
