@@ -20,8 +20,10 @@ app.add_typer(data_app, name="data")
 def _mount_subcommands() -> None:
     # each lives in its own module so `xmodal search` never imports what `ask` needs
     from .cli_ask import ask
+    from .cli_train import train_app
 
     app.command("ask")(ask)
+    app.add_typer(train_app, name="train")
 
 
 _mount_subcommands()
@@ -95,12 +97,13 @@ def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index."),
     index: Path = INDEX_OPT,
     profile: Optional[str] = typer.Option(None, help="Encoder profile for a new index (default: 'default'; an existing index keeps its own)."),
+    binding: Optional[Path] = typer.Option(None, help="A trained binding (xmodal train bind) applied on top of the profile's encoders."),
     prune: bool = typer.Option(False, "--prune", help="Remove items whose files are gone."),
     batch_size: int = typer.Option(32, help="Items embedded and committed together."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Index every supported file under PATHS (incremental: unchanged files are skipped)."""
-    idx = _open(index, profile, batch_size=batch_size)
+    idx = _open(index, profile, batch_size=batch_size, binding=binding)
     with _RichProgress() as progress:
         report = idx.add(paths, prune=prune, progress=progress)
     if json_out:

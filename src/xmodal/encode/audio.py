@@ -428,7 +428,8 @@ class SpeechSoundAudioEncoder(Encoder):
             rows.append(speech_vec if speech_vec is not None else np.zeros(self.dim, np.float32))
 
         # sound side
-        sound_vec, sound_rows, sound_segs = self._sound(audio, duration, tr.sound_tags)
+        native: dict[str, np.ndarray] = {}  # pre-bridge features for learned bindings (xmodal.bind)
+        sound_vec, sound_rows, sound_segs = self._sound(audio, duration, tr.sound_tags, native)
         for v, s in zip(sound_rows, sound_segs):
             s.index = len(segs)
             rows.append(v)
@@ -444,10 +445,13 @@ class SpeechSoundAudioEncoder(Encoder):
         else:  # no bank, no speech: a neutral description rather than an undefined vector
             vector = self._embed(["an audio recording with no speech"])[0]
         tokens = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.dim), np.float32)
-        return Embedding(vector=l2_normalize(vector), tokens=tokens, segments=segs, text=transcript)
+        native["speechiness"] = np.array([s if speech_vec is not None else 0.0], dtype=np.float32)
+        return Embedding(vector=l2_normalize(vector), tokens=tokens, segments=segs, text=transcript, native=native)
 
-    def _sound(self, audio: np.ndarray, duration: float, whisper_tags: list[str]):
-        """(whole-clip sound vector or None, window rows, window segments)."""
+    def _sound(self, audio: np.ndarray, duration: float, whisper_tags: list[str],
+               native: dict[str, np.ndarray] | None = None):
+        """(whole-clip sound vector or None, window rows, window segments); fills `native` with
+        the sound embedder's clip ("aisfx") and block ("aisfx_blocks") features when it runs."""
         tag_vec = self._embed(["the sound of " + ", ".join(whisper_tags)])[0] if whisper_tags else None
         bank = self.bank
         if bank is None:
@@ -469,6 +473,9 @@ class SpeechSoundAudioEncoder(Encoder):
 
         blocks, centres = self.sound_embedder.embed_blocks(audio, SAMPLE_RATE)
         clip_embs = [clip_embedding(blocks)]
+        if native is not None:
+            native["aisfx"] = clip_embs[0].astype(np.float32)
+            native["aisfx_blocks"] = np.asarray(blocks, dtype=np.float32)
         if len(wins) > 1:
             for a, b in wins:
                 inside = (centres >= a) & (centres < b)

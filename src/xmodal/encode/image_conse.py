@@ -485,7 +485,7 @@ class ConSEImageEncoder(Encoder):
 
     def _embed_batch(self, sess: Any, preps: list[_Prepared]) -> list[Embedding]:
         x = np.stack([p.pixels for p in preps])
-        logits, region_logits = sess.run(["logits", "region_logits"], {"pixels": x})
+        logits, feats, region_logits = sess.run(_ONNX_OUTPUTS, {"pixels": x})
         probs = _softmax(logits, self.temperature)
         vecs = self._conse(probs)
         regions = self._conse(_softmax(region_logits, self.temperature))  # (B, h*w, dim)
@@ -510,5 +510,10 @@ class ConSEImageEncoder(Encoder):
             segs = [Segment(kind="region", index=j, box=box) for j, (_, box) in enumerate(cells)]
             segs.append(Segment(kind="tags", index=len(cells), text=self._tags(probs[i])))
             toks = np.concatenate([regions[i, [c for c, _ in cells]], vecs[i][None]], axis=0).astype(np.float32)
-            result.append(Embedding(vector=vecs[i].astype(np.float32), tokens=toks, segments=segs, text=ocr_texts[i]))
+            # pre-bridge features for learned bindings; regions are (h*w, C), row = grid cell
+            regions_f = feats[i].reshape(feats.shape[1], -1).T.astype(np.float32)
+            native = {"effnet": regions_f.mean(0), "effnet_regions": regions_f,
+                      "region_cells": np.array([c for c, _ in cells], dtype=np.int32), "probs": probs[i].astype(np.float32)}
+            result.append(Embedding(vector=vecs[i].astype(np.float32), tokens=toks, segments=segs, text=ocr_texts[i],
+                                    native=native))
         return result

@@ -61,10 +61,17 @@ def load_profile(profile: str | dict[str, Any]) -> tuple[str, dict[str, dict[str
 class Space:
     """Embeds Media of every modality the profile covers into one space of `dim` dimensions."""
 
-    def __init__(self, profile: str | dict[str, Any] = "default"):
+    def __init__(self, profile: str | dict[str, Any] = "default", binding: Any = None):
         self.name, spec = load_profile(profile)
         self.spec = {Modality(m): dict(entry) for m, entry in spec.items()}
         self._instances: dict[str, Encoder] = {}
+        # a learned binding (xmodal.bind): its heads wrap the encoders of their modalities
+        if binding is not None:
+            from ..bind import load_binding
+
+            binding = load_binding(binding)
+        self.binding = binding
+        self._bound: dict[Modality, Encoder] = {}
 
     @property
     def modalities(self) -> list[Modality]:
@@ -82,6 +89,10 @@ class Space:
             if getattr(cls, "composite", False):
                 args["space"] = self
             self._instances[key] = cls(**args)
+        if self.binding is not None and self.binding.has_head(modality):
+            if modality not in self._bound:  # refuses an encoder the binding was not trained for
+                self._bound[modality] = self.binding.bind(modality, self._instances[key])
+            return self._bound[modality]
         return self._instances[key]
 
     @property
@@ -93,11 +104,14 @@ class Space:
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that decides the vectors; stored in the index and compared on open."""
-        return {
+        fp = {
             "profile": self.name,
             "dim": self.dim,
             "encoders": {str(m): self.encoder(m).config() for m in self.spec},
         }
+        if self.binding is not None:
+            fp["binding"] = self.binding.fingerprint()
+        return fp
 
     def embed(self, media: Sequence[Media]) -> list[Embedding]:
         """Embed a mixed batch; items are grouped by modality so each encoder sees one batch."""

@@ -181,6 +181,7 @@ def evaluate(
     progress: bool = True,
     include_runs: bool = False,
     opener: Callable[[Path, str], Any] | None = None,
+    binding: Any = None,
 ) -> EvalResult:
     """Index a set's corpus, run its queries, and measure retrieval (see the module docstring).
 
@@ -191,14 +192,23 @@ def evaluate(
     - rerank: a reranker name passed to ``idx.search(..., rerank=NAME)``; the result then has
       a "retrieve" and a "rerank" stage.
     - opener: ``(index_dir, profile) -> index``; defaults to ``xmodal.open``.
+    - binding: a learned binding (folder or ``xmodal.bind.Binding``) passed to ``xmodal.open``.
     """
     ks = tuple(sorted(set(int(k) for k in ks)))
     if not ks or ks[0] < 1:
         raise ValueError(f"ks must be positive cut-offs, got {ks}")
     depth = max(ks[-1], int(k_retrieve))
     es = load_set(set_dir, split)
+    if binding is not None:
+        import xmodal
+        from xmodal.bind import load_binding
+
+        binding = load_binding(binding)
+        opener = opener or (lambda p, prof: xmodal.open(p, profile=prof, binding=binding))
     opener = opener or _default_opener
-    fingerprint = corpus_fingerprint(es.root, profile)
+    # a reused index must have been built with the same binding too
+    fp_key = profile if binding is None else f"{profile}+binding:{binding.weights_sha256()[:16]}"
+    fingerprint = corpus_fingerprint(es.root, fp_key)
 
     tmp: str | None = None
     if index_dir is None:

@@ -1,0 +1,336 @@
+"""Training pairs and their cached frozen features.
+
+A *pair source* gives (text, media item) pairs; its features are computed once with the frozen
+encoders (the bridge vector, the native pooled features, token features, and the text vectors of
+its texts) and cached under ``cache_dir("bind", ...)``, keyed by the encoder config and the
+source's own fingerprint, so training a head takes seconds and a changed encoder or set never
+reuses stale features.
+
+Sources (``parse_source``):
+- ``SET_DIR[:split]`` — a BEIR-layout set (``xmodal.eval.load_set``): each judged query's text
+  with each relevant corpus item of the trained modality (split defaults to ``train``).
+- ``pairs.jsonl`` — lines ``{"text": ..., "path": ...}`` (paths relative to the file).
+- ``openclipart[:N]`` — N (default 2000) drawings of Debian ``openclipart-svg`` with their
+  ``dc:title`` + keywords, chosen deterministically, rendered through xmodal's SVG decoder.
+- ``scratch-sounds`` — the 114 labelled Scratch sounds of the audio bridge's own bank, each
+  bridged *leaving itself out* (otherwise its bridge vector would be its own label).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from ..config import cache_dir
+from ..errors import MediaError, XModalError
+from ..types import Media, Modality
+from .artifact import MODALITY_FEATURES, config_digest, gate_of
+
+if TYPE_CHECKING:
+    from ..encode.space import Space
+
+log = logging.getLogger(__name__)
+
+FEATURE_VERSION = "1"
+MAX_TOKENS_CACHED = 64  # sound blocks beyond this are averaged into 64 (long clips)
+
+
+@dataclass
+class PairSource:
+    """Pairs before features: texts, media items (paths or in-memory specials), and links."""
+
+    name: str
+    fingerprint: str
+    texts: list[str]
+    items: list[str]  # paths (or ids of special items)
+    pairs: list[tuple[int, int]]  # (text index, item index)
+    loader: Callable[["Space", str, list[str]], "Features"] | None = None  # for special sources
+
+
+@dataclass
+class Features:
+    """Cached frozen features of one source's items and texts."""
+
+    bridge: np.ndarray  # (N, dim) the encoder's own vector
+    pooled: np.ndarray  # (N, d)
+    tokens: np.ndarray  # (N, T, d) float16, zero-padded
+    n_tokens: np.ndarray  # (N,)
+    gate: np.ndarray  # (N,)
+    ok: np.ndarray  # (N,) bool: the item decoded and has the native features
+    text_vecs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (Q, dim)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, bridge=self.bridge, pooled=self.pooled, tokens=self.tokens, n_tokens=self.n_tokens,
+                 gate=self.gate, ok=self.ok, text_vecs=self.text_vecs)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Features":
+        with np.load(path) as z:
+            return cls(**{k: z[k] for k in z.files})
+
+
+@dataclass
+class PairData:
+    """A source with its features, ready for training."""
+
+    source: PairSource
+    feats: Features
+
+
+# ------------------------------------------------------------------------------------ sources
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+def parse_source(spec: str, modality: str, default_split: str = "train") -> PairSource:
+    """A `--pairs` value → PairSource (see the module docstring for the forms)."""
+    name, _, arg = spec.partition(":")
+    if name == "openclipart" and not Path(spec).exists():
+        return openclipart_source(int(arg) if arg else 2000)
+    if name == "scratch-sounds" and not Path(spec).exists():
+        return scratch_sounds_source()
+    path = Path(spec)
+    split = default_split
+    if not path.exists() and ":" in spec:
+        p, _, s = spec.rpartition(":")
+        path, split = Path(p), s
+    path = path.expanduser()
+    if path.is_file() and path.suffix == ".jsonl":
+        return pairs_file_source(path)
+    if path.is_dir():
+        return beir_source(path, split, modality)
+    raise XModalError(f"--pairs {spec!r}: not a set folder, a pairs .jsonl file, 'openclipart[:N]' or 'scratch-sounds'")
+
+
+def beir_source(set_dir: Path, split: str, modality: str) -> PairSource:
+    from ..eval import load_set
+
+    es = load_set(set_dir, split)
+    texts, items, pairs = [], [], []
+    item_idx: dict[str, int] = {}
+    for qid, q in sorted(es.queries.items()):
+        if q.path is not None or not q.text:
+            continue  # only text ↔ media pairs bind a modality to the text anchor
+        rel = [c for c, s in es.qrels[qid].items() if s >= 1 and es.corpus[c].modality == modality]
+        if not rel:
+            continue
+        ti = len(texts)
+        texts.append(q.text)
+        for c in sorted(rel):
+            if c not in item_idx:
+                item_idx[c] = len(items)
+                items.append(str(es.corpus[c].path))
+            pairs.append((ti, item_idx[c]))
+    if not pairs:
+        raise XModalError(f"{set_dir} ({split}): no text query has a relevant {modality} item to pair with")
+    files = [set_dir / "corpus.jsonl", set_dir / "queries.jsonl", set_dir / "qrels" / f"{split}.tsv"]
+    fp = _digest(*[f.read_bytes() for f in files], modality)
+    return PairSource(f"{set_dir.name}:{split}", fp, texts, items, pairs)
+
+
+def pairs_file_source(path: Path) -> PairSource:
+    texts, items, pairs = [], [], []
+    t_idx: dict[str, int] = {}
+    i_idx: dict[str, int] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            text, media = str(row["text"]), str(row["path"])
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise XModalError(f"{path}:{n}: expected {{\"text\": ..., \"path\": ...}} ({e})") from None
+        media_path = str((path.parent / media).resolve())
+        ti = t_idx.setdefault(text, len(t_idx))
+        if ti == len(texts):
+            texts.append(text)
+        ii = i_idx.setdefault(media_path, len(i_idx))
+        if ii == len(items):
+            items.append(media_path)
+        pairs.append((ti, ii))
+    if not pairs:
+        raise XModalError(f"{path}: no pairs")
+    return PairSource(path.stem, _digest(path.read_bytes()), texts, items, pairs)
+
+
+_TITLE = re.compile(r"<cc:Work[^>]*>.*?<dc:title>([^<]*)</dc:title>", re.S)
+_SUBJECT = re.compile(r"<dc:subject>(.*?)</dc:subject>", re.S)
+_LI = re.compile(r"<rdf:li>([^<]*)</rdf:li>")
+_SKIP_WORDS = {"unsorted", "clip art", "clipart", "image", "media", "public domain", "svg", "png", "externalsource"}
+
+
+def _openclipart_text(svg: str) -> str | None:
+    """'Title, kw1, kw2' from the drawing's own metadata, or None when it has no usable title."""
+    m = _TITLE.search(svg[:20000])
+    if not m:
+        return None
+    title = re.sub(r"[_\-]+", " ", m.group(1)).strip()
+    title = re.sub(r"\s+", " ", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", title))
+    if sum(ch.isalpha() for ch in title) < 3 or title.lower().startswith(("untitled", "layer")):
+        return None
+    kws: list[str] = []
+    s = _SUBJECT.search(svg[:20000])
+    if s:
+        for kw in _LI.findall(s.group(1)):
+            kw = kw.strip().replace("_", " ")
+            if kw and kw.lower() not in _SKIP_WORDS and kw.lower() not in title.lower() and len(kws) < 4:
+                kws.append(kw)
+    return ", ".join([title, *kws])
+
+
+def openclipart_source(n: int = 2000) -> PairSource:
+    from ..data.debian import fetch_deb
+
+    root = fetch_deb("openclipart-svg") / "usr/share/openclipart/svg"
+    files = sorted(root.rglob("*.svg"))
+    # a fixed pseudo-random subset (by hash of the relative path), so N picks the same files anywhere
+    files.sort(key=lambda p: hashlib.blake2b(str(p.relative_to(root)).encode(), digest_size=8).hexdigest())
+    texts, items, pairs = [], [], []
+    for f in files:
+        if len(items) >= n:
+            break
+        top = f.relative_to(root).parts[0]
+        if top in ("computer", "shapes"):  # DATA.md: mostly abstract
+            continue
+        try:
+            text = _openclipart_text(f.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        if text:
+            pairs.append((len(texts), len(items)))
+            texts.append(text)
+            items.append(str(f))
+    return PairSource(f"openclipart:{n}", _digest("openclipart", str(n), *[str(Path(i).relative_to(root)) for i in items]),
+                      texts, items, pairs)
+
+
+def scratch_sounds_source() -> PairSource:
+    def load(space: "Space", key: str, texts: list[str]) -> Features:
+        enc = space.encoder(Modality.AUDIO)
+        bank = getattr(enc, "bank", None)
+        if bank is None:
+            raise XModalError("scratch-sounds pairs need the audio encoder's sound bank (speech-sound encoder)")
+        emb = bank.embeddings
+        bridge, _ = bank.bridge(emb, top_k=enc.top_k, temperature=enc.temperature, exclude=list(range(len(emb))))
+        n = len(emb)
+        return Features(bridge=bridge.astype(np.float32), pooled=emb.astype(np.float32),
+                        tokens=emb[:, None, :].astype(np.float16), n_tokens=np.ones(n, np.int32),
+                        gate=np.ones(n, np.float32), ok=np.ones(n, bool))
+
+    from ..encode.sound_bank import _scratch_pin, default_sound_embedder, load_or_build_bank
+
+    # the bank's own rows and labels, so texts and features line up row for row
+    try:
+        bank = load_or_build_bank(default_sound_embedder())
+    except Exception as e:  # noqa: BLE001 - any fetch/build failure means no such source here
+        raise XModalError(f"scratch-sounds: cannot load the Scratch sound bank: {e}") from e
+    labels = list(bank.labels)
+    texts = [f"{lab}." for lab in labels]
+    return PairSource("scratch-sounds", _digest("scratch", _scratch_pin(), *labels), texts,
+                      [f"scratch:{i}" for i in range(len(labels))], [(i, i) for i in range(len(labels))], load)
+
+
+# ------------------------------------------------------------------------------------ features
+def _media_features(space: "Space", modality: str, paths: list[str], batch: int = 16,
+                    progress: Callable[[int, int], None] | None = None) -> Features:
+    from ..media import Limits, load
+
+    spec = MODALITY_FEATURES[modality]
+    enc = space.encoder(Modality(modality))
+    limits = Limits()
+    n = len(paths)
+    bridge = pooled = None
+    toks: list[np.ndarray] = [np.zeros((0, 1), np.float32)] * n
+    gate = np.ones(n, np.float32)
+    ok = np.zeros(n, bool)
+    for start in range(0, n, batch):
+        chunk = list(range(start, min(n, start + batch)))
+        media: list[tuple[int, Media]] = []
+        for i in chunk:
+            try:
+                media.append((i, load(Path(paths[i]), limits)))
+            except MediaError as e:
+                log.warning("skipping pair item %s", e)
+        if media:
+            try:
+                embs = enc.encode([m for _, m in media])
+            except MediaError:  # find the bad one rather than lose the batch
+                embs = []
+                for _, m in media:
+                    try:
+                        embs.extend(enc.encode([m]))
+                    except MediaError as e:
+                        log.warning("skipping pair item %s", e)
+                        embs.append(None)  # type: ignore[arg-type]
+            for (i, _), e in zip(media, embs):
+                if e is None or spec["pooled"] not in e.native:
+                    continue
+                if bridge is None:
+                    bridge = np.zeros((n, len(e.vector)), np.float32)
+                    pooled = np.zeros((n, len(e.native[spec["pooled"]])), np.float32)
+                bridge[i] = e.vector
+                pooled[i] = e.native[spec["pooled"]]
+                t = e.native.get(spec["tokens"], e.native[spec["pooled"]][None])
+                if len(t) > MAX_TOKENS_CACHED:
+                    t = np.stack([c.mean(0) for c in np.array_split(t, MAX_TOKENS_CACHED)])
+                toks[i] = t
+                gate[i] = gate_of(spec["gate"], e.native)
+                ok[i] = True
+        if progress:
+            progress(min(n, start + batch), n)
+    if bridge is None:
+        raise XModalError(f"none of the {n} pair items gave {modality} features (is the encoder the default one?)")
+    d = pooled.shape[1]  # type: ignore[union-attr]
+    T = max(len(t) for t in toks if len(t)) if ok.any() else 1
+    tokens = np.zeros((n, T, d), np.float16)
+    n_tok = np.zeros(n, np.int32)
+    for i, t in enumerate(toks):
+        if ok[i]:
+            tokens[i, : len(t)] = t
+            n_tok[i] = len(t)
+    return Features(bridge, pooled, tokens, n_tok, gate, ok)  # type: ignore[arg-type]
+
+
+def text_vectors(space: "Space", texts: list[str]) -> np.ndarray:
+    enc = space.encoder(Modality.TEXT)
+    out = []
+    for s in range(0, len(texts), 256):
+        out.extend(e.vector for e in enc.encode([Media(Modality.TEXT, text=t) for t in texts[s : s + 256]]))
+    return np.stack(out).astype(np.float32)
+
+
+def encoder_key(space: "Space", modality: str) -> str:
+    return config_digest({"image_or_audio": space.encoder(Modality(modality)).config(),
+                          "text": space.encoder(Modality.TEXT).config(), "v": FEATURE_VERSION})
+
+
+def features_for(space: "Space", source: PairSource, modality: str, *, refresh: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> PairData:
+    """The source's features from the cache, computing (and caching) them on first use."""
+    key = encoder_key(space, modality)
+    path = cache_dir("bind", "features", modality, key) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', source.name)}-{source.fingerprint}.npz"
+    if path.is_file() and not refresh:
+        try:
+            return PairData(source, Features.load(path))
+        except (OSError, ValueError, KeyError):
+            pass  # a torn file: recompute
+    if source.loader is not None:
+        feats = source.loader(space, key, source.texts)
+    else:
+        feats = _media_features(space, modality, source.items, progress=progress)
+    feats.text_vecs = text_vectors(space, source.texts)
+    feats.save(path)
+    return PairData(source, feats)

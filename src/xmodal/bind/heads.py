@@ -1,0 +1,77 @@
+"""Numpy inference of binding heads (no torch at index or query time).
+
+A head maps an encoder's native features (``Embedding.native``) to a direction in the shared
+space; the binding adds it to the training-free bridge vector (see `combine_residual`).
+
+Kinds (weights are a flat dict of arrays; names below are the keys without the head prefix):
+
+- ``linear``: ``y = ((x - mu) / sd) @ W + b`` on a pooled feature ``x`` (d,).
+- ``attn``: the linear path on the pooled feature PLUS multi-head attention pooling over the
+  item's tokens (regions, sound blocks): learned queries ``Q`` (q, D) attend over keys/values
+  ``((t - mu) / sd) @ Wk`` and ``@ Wv`` (D split over ``heads``); the q outputs are averaged and
+  projected by ``Wo``, ``bo``. The attention path adds to the plain pooling, it does not replace it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+HEAD_KINDS = ("linear", "attn")
+
+
+def _norm(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
+
+
+def _standardise(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    return (x - w["mu"]) / w["sd"]
+
+
+def linear_forward(pooled: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    """(n, d) pooled features → (n, dim) head outputs (not normalised)."""
+    return _standardise(pooled, w) @ w["W"] + w["b"]
+
+
+def attn_pool_forward(tokens: np.ndarray, mask: np.ndarray | None, w: dict[str, np.ndarray], heads: int) -> np.ndarray:
+    """(n, T, d) tokens, (n, T) bool mask of real tokens → (n, dim) attention-pooled outputs."""
+    t = _standardise(tokens, w)
+    k = t @ w["Wk"]  # (n, T, D)
+    v = t @ w["Wv"]
+    q = w["Q"]  # (q, D)
+    n, T, D = k.shape
+    dh = D // heads
+    kh = k.reshape(n, T, heads, dh).transpose(0, 2, 1, 3)  # (n, H, T, dh)
+    vh = v.reshape(n, T, heads, dh).transpose(0, 2, 1, 3)
+    qh = q.reshape(q.shape[0], heads, dh).transpose(1, 0, 2)  # (H, q, dh)
+    scores = np.einsum("hqd,nhtd->nhqt", qh, kh) / np.sqrt(dh)
+    if mask is not None:
+        scores = np.where(mask[:, None, None, :], scores, -1e9)
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    a = np.exp(scores)
+    a = a / a.sum(axis=-1, keepdims=True)
+    out = np.einsum("nhqt,nhtd->nhqd", a, vh)  # (n, H, q, dh)
+    out = out.transpose(0, 2, 1, 3).reshape(n, q.shape[0], D).mean(axis=1)
+    return out @ w["Wo"] + w["bo"]
+
+
+def head_forward(kind: str, w: dict[str, np.ndarray], cfg: dict[str, Any], pooled: np.ndarray,
+                 tokens: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+    """The head's (n, dim) output direction (L2-normalised)."""
+    y = linear_forward(pooled, w)
+    if kind == "attn":
+        if tokens is None:
+            raise ValueError("an attention-pooling head needs token features")
+        y = y + attn_pool_forward(tokens, mask, w, int(cfg.get("heads", 4)))
+    elif kind != "linear":
+        raise ValueError(f"unknown head kind {kind!r}: expected one of {HEAD_KINDS}")
+    return _norm(y.astype(np.float32))
+
+
+def combine_residual(bridge: np.ndarray, head: np.ndarray, alpha: float, gate: np.ndarray | float = 1.0) -> np.ndarray:
+    """normalise(bridge + alpha * gate * head): with alpha = 0 this is the bridge itself."""
+    g = np.asarray(gate, dtype=np.float32)
+    if g.ndim == 1:
+        g = g[:, None]
+    return _norm((bridge + alpha * g * head).astype(np.float32))
