@@ -20,9 +20,11 @@ app.add_typer(data_app, name="data")
 def _mount_subcommands() -> None:
     # each lives in its own module so `xmodal search` never imports what `ask` needs
     from .cli_ask import ask
+    from .cli_rerank import rerank as train_rerank
     from .cli_train import train_app
 
     app.command("ask")(ask)
+    train_app.command("rerank")(train_rerank)
     app.add_typer(train_app, name="train")
 
 

@@ -422,7 +422,7 @@ class Index:
                 )
             )
         if rerank and results:
-            results = self._rerank(rerank, text, parts, embs, vector, results, full)
+            results = self._rerank(rerank, text, parts, embs, vector, results, full, rerank_depth)
         return results[:k]
 
     def _reranker(self, rerank: "str | Reranker") -> "Reranker":
@@ -435,15 +435,16 @@ class Index:
             cache[rerank] = RERANKERS.create(rerank)
         return cache[rerank]
 
-    def _rerank(self, rerank, text, parts, embs, vector, results, records) -> list[SearchResult]:
+    def _rerank(self, rerank, text, parts, embs, vector, results, records, depth: int) -> list[SearchResult]:
         from .rerank import Candidate, RerankQuery, fuse_scores
 
         reranker = self._reranker(rerank)
         if not parts:  # a raw-vector query has no parts to interact with
             return results
+        head, tail = results[:depth], results[depth:]
         dim = self.space.dim
         cands = []
-        for rank, r in enumerate(results, 1):
+        for rank, r in enumerate(head, 1):
             rec = records.get(r.id, {})
             cands.append(
                 Candidate(
@@ -452,11 +453,12 @@ class Index:
                     tokens=unpack_tokens(rec.get("tokens"), rec.get("n_tokens") or 0, dim),
                     segments=[Segment.from_dict(s) for s in json.loads(rec.get("segments") or "[]")],
                     meta=r.meta, first_stage_score=r.score, first_stage_rank=rank,
+                    duration=rec.get("duration"), pages=rec.get("pages"),
                 )
             )
         scored = reranker.rerank(RerankQuery(text=text, parts=parts, embeddings=embs, vector=vector), cands)
-        fused = fuse_scores([r.score for r in results], [s.score for s in scored], reranker.fusion_weight)
-        for r, s, f in zip(results, scored, fused):
+        fused = fuse_scores([r.score for r in head], [s.score for s in scored], reranker.fusion_weight)
+        for r, s, f in zip(head, scored, fused):
             r.scores["first_stage"] = r.score
             r.scores["rerank"] = float(s.score)
             r.scores["fused"] = float(f)
@@ -465,7 +467,12 @@ class Index:
                 r.segment = s.segment
             if s.reason:
                 r.meta["reason"] = s.reason
-        return sorted(results, key=lambda r: -r.score)
+        # items past the reranked head keep their order, below every reranked one
+        floor = min((r.score for r in head), default=0.0)
+        for i, r in enumerate(tail, 1):
+            r.scores["first_stage"] = r.score
+            r.score = floor - i * 1e-6
+        return sorted(head, key=lambda r: -r.score) + tail
 
     def stats(self) -> dict[str, Any]:
         m = self.manifest

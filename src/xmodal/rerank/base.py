@@ -36,6 +36,8 @@ class Candidate:
     meta: dict[str, Any] = field(default_factory=dict)
     first_stage_score: float = 0.0
     first_stage_rank: int = 0
+    duration: float | None = None  # seconds (audio, video): explanations must fall inside
+    pages: int | None = None  # documents
 
 
 @dataclass
