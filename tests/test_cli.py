@@ -78,3 +78,13 @@ def test_models_lists_installed_and_missing():
     assert res.exit_code == 0, res.output
     for name in ("minilm-int8", "conse-effnet", "hf-clip", "open-clip"):
         assert name in res.output
+
+
+def test_search_with_reranker_reports_stage_scores(indexed):
+    _, index = indexed
+    res = runner.invoke(app, ["search", "string instrument", "--index", str(index), "--json", "--rerank", "attention"])
+    assert res.exit_code == 0, res.output
+    results = json.loads(res.output)
+    assert results and {"first_stage", "rerank", "fused"} <= set(results[0]["scores"])
+    res = runner.invoke(app, ["search", "x", "--index", str(index), "--rerank", "nope"])
+    assert res.exit_code == 1 and "unknown reranker" in res.output

@@ -132,6 +132,8 @@ def search(
     where: Optional[str] = typer.Option(None, help="SQL filter on item columns, e.g. \"duration < 10\"."),
     k: int = typer.Option(10, "-k", help="Number of results."),
     hybrid: bool = typer.Option(True, "--hybrid/--vector-only", help="Fuse full-text search over extracted text."),
+    rerank: Optional[str] = typer.Option(None, "--rerank", help="Rerank the top results: attention or llm."),
+    rerank_depth: int = typer.Option(50, help="How many first-stage results the reranker reorders."),
     json_out: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Search the index with text, a file, or both."""
@@ -144,9 +146,9 @@ def search(
         _fail("give a text query, --file, or both")
     idx = _open(index, must_exist=True)
     try:
-        results = idx.search(query, file, k=k, modalities=modality or None, where=where, hybrid=hybrid)
-    except XModalError as exc:
-        _fail(str(exc))
+        results = idx.search(query, file, k=k, modalities=modality or None, where=where, hybrid=hybrid, rerank=rerank, rerank_depth=rerank_depth)
+    except (XModalError, KeyError) as exc:
+        _fail(str(exc).strip('"'))
     if json_out:
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return
