@@ -20,3 +20,5 @@ show 'text → a page of the PDF: "a blackbird"' "a blackbird" -m document -k 1
 show 'spoken caption → pictures: spoken-frog.ogg' --file "$SAMPLE/spoken-frog.ogg" -m image -k 3
 show 'image → text notes and sounds: pig.png' --file "$SAMPLE/pig.png" -m text -m audio -k 4
 show 'mixed: "in the snow" + fox.png' "in the snow" --file "$SAMPLE/fox.png" -k 5
+echo; echo '== ask (retrieve → rerank → packaged SmolLM2 refiner, cited answer): "which animal is green and jumps?"'
+$X ask "which animal is green and jumps?" --index "$INDEX" -k 5 --rerank attention --time-budget 30
