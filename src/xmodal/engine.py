@@ -25,6 +25,7 @@ from .errors import IndexMismatchError, MediaError, XModalError
 from .media import Limits, content_hash, iter_files, load, probe
 from .retrieve import HybridRetriever, locate_segment, modality_filter
 from .store import STORES, Store, pack_tokens, unpack_tokens
+from .store.base import MANIFEST
 from .types import Embedding, Media, Modality, SearchResult, Segment
 
 if TYPE_CHECKING:
@@ -106,8 +107,6 @@ class Index:
 
     # -- manifest ------------------------------------------------------------------------
     def _read_manifest_file(self) -> dict[str, Any] | None:
-        from .store.lance import MANIFEST  # the manifest file name is shared by every store
-
         f = self.path / MANIFEST
         return json.loads(f.read_text()) if f.exists() else None
 

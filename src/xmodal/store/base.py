@@ -11,6 +11,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+# what built an index (profile, encoder configs, binding), kept beside the data by every store;
+# read before the store is opened, since the store's vector size comes from it
+MANIFEST = "xmodal.json"
+
 # column -> meaning; every store keeps all of them
 COLUMNS = {
     "id": "item id (str, unique)",

@@ -15,12 +15,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .base import Store
+from .base import MANIFEST, Store
 
 log = logging.getLogger(__name__)
 
 TABLE = "items"
-MANIFEST = "xmodal.json"
 
 
 def _schema(dim: int):
