@@ -12,6 +12,7 @@ Sources (``parse_source``):
 - ``pairs.jsonl`` — lines ``{"text": ..., "path": ...}`` (paths relative to the file).
 - ``openclipart[:N]`` — N (default 2000) drawings of Debian ``openclipart-svg`` with their
   ``dc:title`` + keywords, chosen deterministically, rendered through xmodal's SVG decoder.
+- ``scratch-images`` — Scratch 1.4's ~600 sprites and backgrounds captioned by file name + folder.
 - ``scratch-sounds`` — the 114 labelled Scratch sounds of the audio bridge's own bank, each
   bridged *leaving itself out* (otherwise its bridge vector would be its own label).
 """
@@ -52,6 +53,7 @@ class PairSource:
     items: list[str]  # paths (or ids of special items)
     pairs: list[tuple[int, int]]  # (text index, item index)
     loader: Callable[["Space", str, list[str]], "Features"] | None = None  # for special sources
+    items_fingerprint: str | None = None  # set: media features are cached by the items alone
 
 
 @dataclass
@@ -102,6 +104,8 @@ def parse_source(spec: str, modality: str, default_split: str = "train") -> Pair
         return openclipart_source(int(arg) if arg else 2000)
     if name == "scratch-sounds" and not Path(spec).exists():
         return scratch_sounds_source()
+    if name == "scratch-images" and not Path(spec).exists():
+        return scratch_images_source()
     path = Path(spec)
     split = default_split
     if not path.exists() and ":" in spec:
@@ -112,7 +116,7 @@ def parse_source(spec: str, modality: str, default_split: str = "train") -> Pair
         return pairs_file_source(path)
     if path.is_dir():
         return beir_source(path, split, modality)
-    raise XModalError(f"--pairs {spec!r}: not a set folder, a pairs .jsonl file, 'openclipart[:N]' or 'scratch-sounds'")
+    raise XModalError(f"--pairs {spec!r}: not a set folder, a pairs .jsonl file, 'openclipart[:N]', 'scratch-images' or 'scratch-sounds'")
 
 
 def beir_source(set_dir: Path, split: str, modality: str) -> PairSource:
@@ -169,38 +173,86 @@ def pairs_file_source(path: Path) -> PairSource:
 _TITLE = re.compile(r"<cc:Work[^>]*>.*?<dc:title>([^<]*)</dc:title>", re.S)
 _SUBJECT = re.compile(r"<dc:subject>(.*?)</dc:subject>", re.S)
 _LI = re.compile(r"<rdf:li>([^<]*)</rdf:li>")
-_SKIP_WORDS = {"unsorted", "clip art", "clipart", "image", "media", "public domain", "svg", "png", "externalsource"}
+# keywords that say nothing about what is drawn (collection tags, formats, site jargon)
+_SKIP_WORDS = {"unsorted", "clip art", "clipart", "cliparts", "image", "media", "public domain", "svg", "png",
+               "externalsource", "hash", "icon", "icons", "mapsym", "simple", "remix", "openclipart", "colour",
+               "color", "black and white", "line art", "lineart", "outline", "cartoon", "drawing"}
+# boilerplate inside titles: an author's pack name, "clipart", ids
+_TITLE_NOISE = re.compile(r"clip\s*art\s+by\s+\w+\s+\w+|\bclip\s*arts?\b|\bsvg\b|\bpng\b|\bvarious\b|\bpack\b", re.I)
+# titles of whole packs (one title, many unrelated drawings)
+_GENERIC_TITLES = {"aiga symbol signs", "road signs", "homes", "people", "symbols", "signs", "icons", "set", "collection"}
+
+
+def clean_label(text: str) -> str:
+    """A file name or title as words: CamelCase and snake_case split, ids and numbers dropped."""
+    import html
+
+    text = html.unescape(html.unescape(text))
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)
+    text = re.sub(r"[_\-./()\[\]]+", " ", text)
+    text = re.sub(r"\d+", " ", text)
+    words = [w for w in text.split() if len(w) > 1 or w.lower() in ("a",)]
+    return " ".join(words).strip(" ,;:()")
 
 
 def _openclipart_text(svg: str) -> str | None:
-    """'Title, kw1, kw2' from the drawing's own metadata, or None when it has no usable title."""
+    """'title, kw1, kw2' from the drawing's own metadata, or None when it has no usable title."""
     m = _TITLE.search(svg[:20000])
     if not m:
         return None
-    title = re.sub(r"[_\-]+", " ", m.group(1)).strip()
-    title = re.sub(r"\s+", " ", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", title))
-    if sum(ch.isalpha() for ch in title) < 3 or title.lower().startswith(("untitled", "layer")):
+    title = clean_label(_TITLE_NOISE.sub(" ", clean_label(m.group(1))))
+    title = re.sub(r"\s+", " ", title).strip()
+    low = title.lower()
+    if sum(ch.isalpha() for ch in title) < 3 or low.startswith(("untitled", "layer")) or low in _GENERIC_TITLES:
         return None
     kws: list[str] = []
     s = _SUBJECT.search(svg[:20000])
     if s:
         for kw in _LI.findall(s.group(1)):
-            kw = kw.strip().replace("_", " ")
-            if kw and kw.lower() not in _SKIP_WORDS and kw.lower() not in title.lower() and len(kws) < 4:
+            kw = clean_label(kw).lower()
+            if "hash" in kw:  # site-internal tags ('hash(a caac...')
+                continue
+            if len(kw) > 2 and kw not in _SKIP_WORDS and kw not in low and kw not in kws and len(kws) < 3:
                 kws.append(kw)
     return ", ".join([title, *kws])
 
 
-def openclipart_source(n: int = 2000) -> PairSource:
+def _grouped_source(name: str, fingerprint_parts: list[str], labelled: list[tuple[str, str]],
+                    max_per_text: int) -> PairSource:
+    """(text, item) → a source where identical texts are ONE text with several positive items
+    (card decks, flag series), at most `max_per_text` of them, so near-identical captions are
+    never each other's negatives and one series cannot dominate the batch."""
+    texts: list[str] = []
+    items: list[str] = []
+    pairs: list[tuple[int, int]] = []
+    t_idx: dict[str, int] = {}
+    count: dict[int, int] = {}
+    for text, item in labelled:
+        ti = t_idx.setdefault(text.lower(), len(texts))
+        if ti == len(texts):
+            texts.append(text)
+        if count.get(ti, 0) >= max_per_text:
+            continue
+        count[ti] = count.get(ti, 0) + 1
+        pairs.append((ti, len(items)))
+        items.append(item)
+    # the media features depend on the items only: a changed caption cleaner keeps the cache
+    return PairSource(name, _digest(*fingerprint_parts, *texts), texts, items, pairs,
+                      items_fingerprint=_digest(name.split(":")[0], *items))
+
+
+def openclipart_source(n: int = 2000, max_per_text: int = 3) -> PairSource:
+    """Up to `n` drawings of Debian openclipart-svg with a usable title (see `_openclipart_text`)."""
     from ..data.debian import fetch_deb
 
     root = fetch_deb("openclipart-svg") / "usr/share/openclipart/svg"
     files = sorted(root.rglob("*.svg"))
     # a fixed pseudo-random subset (by hash of the relative path), so N picks the same files anywhere
     files.sort(key=lambda p: hashlib.blake2b(str(p.relative_to(root)).encode(), digest_size=8).hexdigest())
-    texts, items, pairs = [], [], []
+    labelled: list[tuple[str, str]] = []
+    per_text: dict[str, int] = {}
     for f in files:
-        if len(items) >= n:
+        if len(labelled) >= n:
             break
         top = f.relative_to(root).parts[0]
         if top in ("computer", "shapes"):  # DATA.md: mostly abstract
@@ -209,12 +261,38 @@ def openclipart_source(n: int = 2000) -> PairSource:
             text = _openclipart_text(f.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             continue
-        if text:
-            pairs.append((len(texts), len(items)))
-            texts.append(text)
-            items.append(str(f))
-    return PairSource(f"openclipart:{n}", _digest("openclipart", str(n), *[str(Path(i).relative_to(root)) for i in items]),
-                      texts, items, pairs)
+        if text and per_text.get(text.lower(), 0) < max_per_text:
+            per_text[text.lower()] = per_text.get(text.lower(), 0) + 1
+            labelled.append((text, str(f)))
+    return _grouped_source(f"openclipart:{n}", ["openclipart", str(n)], labelled, max_per_text)
+
+
+SCRATCH_IMAGE_DIRS = ("Costumes", "Backgrounds")
+_SCRATCH_SKIP = {"Letters"}  # glyphs: a letter's name is not a picture's description
+
+
+def scratch_images_source(max_per_text: int = 3) -> PairSource:
+    """Scratch 1.4's sprites and backgrounds, captioned by file name and folder
+    ('tug boat, transportation'; 'beach malibu, outdoors background')."""
+    from ..data.debian import fetch_deb
+
+    media = fetch_deb("scratch") / "usr/share/scratch/Media"
+    labelled: list[tuple[str, str]] = []
+    for sub in SCRATCH_IMAGE_DIRS:
+        for f in sorted((media / sub).rglob("*")):
+            if f.suffix.lower() not in (".png", ".gif", ".jpg", ".jpeg") or not f.is_file():
+                continue
+            parts = f.relative_to(media / sub).parts
+            if parts[0] in _SCRATCH_SKIP or f.stem.lower() in ("xy grid", "xy-grid"):
+                continue
+            label = clean_label(re.sub(r"(?<=\w)-[a-z]$", "", f.stem))  # 'dog1-b' → 'dog' (pose variants)
+            if sum(ch.isalpha() for ch in label) < 3:
+                continue
+            where = parts[0].lower() + (" background" if sub == "Backgrounds" else "")
+            labelled.append((f"{label}, {where}", str(f)))
+    if not labelled:
+        raise XModalError(f"{media}: no Scratch costume or background images found")
+    return _grouped_source("scratch-images", ["scratch-images"], labelled, max_per_text)
 
 
 def scratch_sounds_source() -> PairSource:
@@ -321,12 +399,30 @@ def features_for(space: "Space", source: PairSource, modality: str, *, refresh: 
                  progress: Callable[[int, int], None] | None = None) -> PairData:
     """The source's features from the cache, computing (and caching) them on first use."""
     key = encoder_key(space, modality)
-    path = cache_dir("bind", "features", modality, key) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', source.name)}-{source.fingerprint}.npz"
-    if path.is_file() and not refresh:
+    folder = cache_dir("bind", "features", modality, key)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.name)
+    if source.items_fingerprint is not None:
+        # media features by the items, text vectors by the texts: re-captioning costs seconds
+        media_path = folder / f"media-{safe}-{source.items_fingerprint}.npz"
+        text_path = folder / f"text-{_digest(*source.texts)}.npy"
+        feats = _load(media_path) if not refresh else None
+        if feats is None:
+            feats = _media_features(space, modality, source.items, progress=progress)
+            feats.text_vecs = np.zeros((0, 0), np.float32)
+            feats.save(media_path)
         try:
-            return PairData(source, Features.load(path))
-        except (OSError, ValueError, KeyError):
-            pass  # a torn file: recompute
+            feats.text_vecs = np.load(text_path) if text_path.is_file() and not refresh else None  # type: ignore[assignment]
+        except (OSError, ValueError):
+            feats.text_vecs = None  # type: ignore[assignment]
+        if feats.text_vecs is None:
+            feats.text_vecs = text_vectors(space, source.texts)
+            np.save(text_path, feats.text_vecs)
+        return PairData(source, feats)
+    path = folder / f"{safe}-{source.fingerprint}.npz"
+    if path.is_file() and not refresh:
+        feats = _load(path)
+        if feats is not None:
+            return PairData(source, feats)
     if source.loader is not None:
         feats = source.loader(space, key, source.texts)
     else:
@@ -334,3 +430,12 @@ def features_for(space: "Space", source: PairSource, modality: str, *, refresh: 
     feats.text_vecs = text_vectors(space, source.texts)
     feats.save(path)
     return PairData(source, feats)
+
+
+def _load(path: Path) -> Features | None:
+    if not path.is_file():
+        return None
+    try:
+        return Features.load(path)
+    except (OSError, ValueError, KeyError):
+        return None  # a torn file: recompute
