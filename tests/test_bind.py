@@ -15,7 +15,7 @@ from xmodal.bind import Binding, BindingError, load_binding
 from xmodal.bind.artifact import MODALITY_FEATURES
 from xmodal.bind.features import Features, PairData, PairSource
 from xmodal.encode import ENCODERS, Encoder, l2_normalize
-from xmodal.encode.space import Space
+from xmodal.space import Space
 from xmodal.errors import IndexMismatchError
 from xmodal.types import Embedding, Media, Modality, Segment
 

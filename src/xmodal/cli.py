@@ -99,7 +99,7 @@ def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index."),
     index: Path = INDEX_OPT,
     profile: Optional[str] = typer.Option(None, help="Encoder profile for a new index (default: 'default'; an existing index keeps its own)."),
-    binding: Optional[Path] = typer.Option(None, help="A trained binding (xmodal train bind) applied on top of the profile's encoders."),
+    binding: Optional[str] = typer.Option(None, help="A trained binding folder (xmodal train bind), or 'default' for the shipped one, applied on top of the profile's encoders."),
     prune: bool = typer.Option(False, "--prune", help="Remove items whose files are gone."),
     batch_size: int = typer.Option(32, help="Items embedded and committed together."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -174,6 +174,8 @@ def info(index: Path = INDEX_OPT, json_out: bool = typer.Option(False, "--json")
         print(json.dumps(stats, indent=2, default=str))
         return
     console.print(f"[bold]{stats['path']}[/]: {stats['items']} items, profile [cyan]{stats['profile']}[/], {stats['dim']}-d, xmodal {stats['xmodal_version']}")
+    if stats.get("binding"):
+        console.print(f"  binding   {stats['binding']}")
     for m, n in stats["by_modality"].items():
         console.print(f"  {m:9} {n}")
     console.print("[bold]encoders[/]")
@@ -192,7 +194,7 @@ def delete(ids: list[str] = typer.Argument(..., help="Item ids (from search --js
 def models() -> None:
     """Which encoders exist, which are installed here, and how to get the missing ones."""
     from .encode import ENCODERS
-    from .encode.space import PROFILES
+    from .space import PROFILES
 
     table = Table()
     for col in ("encoder", "modalities", "installed", "how to get it"):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence
 import numpy as np
 
 from . import __version__
-from .encode.space import Space, check_supported, combine
+from .space import Space, check_supported, combine
 from .errors import IndexMismatchError, MediaError, XModalError
 from .media import Limits, content_hash, iter_files, load, probe
 from .retrieve import HybridRetriever, locate_segment, modality_filter
@@ -482,6 +482,7 @@ class Index:
             "profile": m.get("fingerprint", {}).get("profile"),
             "dim": m.get("fingerprint", {}).get("dim"),
             "encoders": m.get("fingerprint", {}).get("encoders", {}),
+            "binding": (m.get("binding") or {}).get("path"),
             "xmodal_version": m.get("xmodal_version"),
         }
 

@@ -222,6 +222,8 @@ def load_binding(folder: "str | Path | Binding") -> Binding:
     """Read a binding folder; clear BindingError for a missing, foreign or damaged one."""
     if isinstance(folder, Binding):
         return folder
+    if str(folder) == "default":  # the binding shipped with xmodal (bind/default/)
+        folder = Path(__file__).parent / "default"
     folder = Path(folder).expanduser()
     cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     if not cfg_path.is_file():

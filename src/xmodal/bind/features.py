@@ -35,7 +35,7 @@ from ..types import Media, Modality
 from .artifact import MODALITY_FEATURES, config_digest, gate_of
 
 if TYPE_CHECKING:
-    from ..encode.space import Space
+    from ..space import Space
 
 log = logging.getLogger(__name__)
 

@@ -569,7 +569,7 @@ def train_binding(
     config and source. add_to: an existing binding folder whose other heads are kept.
     overrides: any TrainConfig field (epochs=..., mixup=0, ...).
     """
-    from ..encode.space import Space
+    from ..space import Space
     from ..types import Modality
 
     cfg = config or TrainConfig(head=head)

@@ -14,7 +14,7 @@ from ..types import Embedding, Media, Modality, Segment
 from .base import Encoder, l2_normalize
 
 if TYPE_CHECKING:
-    from .space import Space
+    from ..space import Space
 
 
 class FramesAudioVideoEncoder(Encoder):

@@ -3,6 +3,8 @@
 A profile maps each modality to `{"encoder": registry name, "args": {...}}`. Modalities whose
 entries are equal share one encoder instance (CLIP embeds both text and images). Composite
 encoders (video, documents) are handed the space so they can reuse its image/audio/text encoders.
+A trained binding (`xmodal.bind`), when given, maps encoders' own features into the space on top
+of their training-free bridges; it sits between the encoders and everything downstream.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import MediaError, XModalError
-from ..types import Embedding, Media, Modality
-from . import ENCODERS
-from .base import Encoder, l2_normalize
+from .encode import ENCODERS
+from .encode.base import Encoder, l2_normalize
+from .errors import MediaError, XModalError
+from .types import Embedding, Media, Modality
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # offline: every weight ships inside a registry package
@@ -67,7 +69,7 @@ class Space:
         self._instances: dict[str, Encoder] = {}
         # a learned binding (xmodal.bind): its heads wrap the encoders of their modalities
         if binding is not None:
-            from ..bind import load_binding
+            from .bind import load_binding
 
             binding = load_binding(binding)
         self.binding = binding
