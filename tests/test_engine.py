@@ -226,3 +226,59 @@ def test_rerank_hook_reorders_top_n_and_keeps_stage_scores(tmp_path, folder):
     assert [r.id for r in reranked] == plain[::-1]
     assert {"first_stage", "rerank", "fused"} <= set(reranked[0].scores)
     assert reranked[0].meta["reason"] == "test"
+
+
+def test_overlapping_paths_and_duplicate_ids_never_make_two_rows(tmp_path, folder):
+    idx = xmodal.open(tmp_path / "idx", PROFILE)
+    rep = idx.add([folder / "notes", folder / "notes" / "violin.txt"])
+    assert len(rep.added) == 2 and idx.stats()["items"] == 2
+    with pytest.raises(XModalError, match="unique"):
+        idx.add_texts([("x", "one"), ("x", "two")])
+
+
+def test_explicit_ids_replace_the_files_previous_item(tmp_path, folder):
+    idx = xmodal.open(tmp_path / "idx", PROFILE)
+    note = folder / "notes" / "violin.txt"
+    idx.add([note])
+    rep = idx.add([note], ids=["mine"])  # same bytes, new id: re-recorded under the new id
+    assert rep.updated and idx.stats()["items"] == 1
+    assert [r.id for r in idx.search("violin", k=5)] == ["mine"]
+
+
+def test_touched_file_is_not_rehashed_on_the_next_run(tmp_path, folder, monkeypatch):
+    import xmodal.engine as engine
+
+    idx = xmodal.open(tmp_path / "idx", PROFILE)
+    idx.add([folder])
+    note = folder / "notes" / "violin.txt"
+    os.utime(note, (time.time() + 50, time.time() + 50))
+    idx.add([folder])  # hashes once, finds the content unchanged, records the new mtime
+    hashed = []
+    real = engine.content_hash
+    monkeypatch.setattr(engine, "content_hash", lambda p: hashed.append(p) or real(p))
+    rep = idx.add([folder])
+    assert hashed == [] and len(rep.skipped) == 5
+
+
+def test_unknown_modality_in_the_api_is_a_clear_error(tmp_path, folder):
+    idx = xmodal.open(tmp_path / "idx", PROFILE)
+    idx.add([folder / "notes"])
+    with pytest.raises(XModalError, match="unknown modality pictures"):
+        idx.search("violin", modalities=["pictures"])
+
+
+def test_many_pdfs_decode_safely_on_worker_threads(tmp_path):
+    """PDFium is not thread-safe; the indexer's two decode threads must not crash the process."""
+    root = tmp_path / "pdfs"
+    for i in range(40):
+        make_pdf(root / f"doc{i:02d}.pdf", [f"Report {i}: shipping volumes.", f"Annex {i}: contacts."])
+    script = textwrap.dedent(
+        f"""
+        import xmodal
+        rep = xmodal.open({str(tmp_path / "idx")!r}, {PROFILE!r}).add([{str(root)!r}])
+        print(len(rep.added), len(rep.failed))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["40", "0"]

@@ -117,19 +117,31 @@ class Index:
                 "xmodal_version": __version__,
                 "profile_spec": {"name": self.space.name, **spec},
                 "fingerprint": self.space.fingerprint(),
-                **({"binding": {"path": str(Path(self.space.binding.path).resolve()) if self.space.binding.path else None,
+                **({"binding": {"path": self._binding_ref(),
                                 "fingerprint": self.space.binding.fingerprint()}} if self.space.binding else {}),
                 "created": time.time(),
             }
         )
 
+    def _binding_ref(self) -> str | None:
+        """How the manifest names the binding: 'default' for the shipped one (survives reinstalls)."""
+        from .bind import default_binding_path
+
+        path = self.space.binding.path
+        if not path:
+            return None
+        path = Path(path).resolve()
+        return "default" if path == Path(default_binding_path()).resolve() else str(path)
+
     def _check_fingerprint(self, manifest: dict[str, Any], reopening: bool) -> None:
         have, want = manifest["fingerprint"], self.space.fingerprint()
         if have.get("binding") != want.get("binding"):
+            built = (have.get("binding") or {}).get("name")
+            asked = (want.get("binding") or {}).get("name")
             raise IndexMismatchError(
-                f"{self.path} was built with binding {(have.get('binding') or {}).get('name')!r}; opening it with "
-                f"binding {(want.get('binding') or {}).get('name')!r} would mix vector spaces. "
-                "Open it without a binding to reuse its own, or index into a new folder."
+                f"{self.path} was built {f'with binding {built!r}' if built else 'without a binding'}; opening it "
+                f"{f'with binding {asked!r}' if asked else 'without one'} would mix vector spaces. "
+                f"{'Open it without --binding to reuse its own' if built else 'Drop --binding'}, or index into a new folder."
             )
         if have != want:
             diffs = [k for k in sorted(set(have["encoders"]) | set(want["encoders"])) if have["encoders"].get(k) != want["encoders"].get(k)]
@@ -166,13 +178,15 @@ class Index:
         if ids is not None:
             if len(ids) != len(paths):
                 raise XModalError(f"got {len(ids)} ids for {len(paths)} paths")
+            if len(set(ids)) != len(ids):
+                raise XModalError("ids must be unique: one item per id")
             files = [Path(p) for p in paths]
             id_of = {Path(p).resolve(): i for p, i in zip(paths, ids)}
         else:
-            files, id_of = [], {}
+            files, id_of, seen = [], {}, set()
             for p in paths:
-                try:
-                    files.extend(iter_files([p]))
+                try:  # overlapping arguments (a folder and a file inside it) index each file once
+                    files.extend(f for f in iter_files([p]) if not (f.resolve() in seen or seen.add(f.resolve())))
                 except MediaError as exc:
                     report.failed.append((str(p), exc.reason))
         states = self.store.file_states()
@@ -183,27 +197,31 @@ class Index:
             key = f.resolve()
             try:
                 st = key.stat()
+                if not key.is_file():
+                    raise IsADirectoryError(21, "not a regular file (explicit ids name files, not folders)")
             except OSError as exc:
                 report.failed.append((str(f), f"cannot read file: {exc.strerror or exc}"))
                 if progress:
                     progress.item(str(f), "failed", exc.strerror or str(exc))
                 continue
             prev = states.get(str(key))
-            if prev and prev["mtime"] == st.st_mtime and prev["size"] == st.st_size:
+            want = id_of.get(key) or (prev["id"] if prev else item_id_for(key))
+            if prev and prev["id"] == want and prev["mtime"] == st.st_mtime and prev["size"] == st.st_size:
                 report.skipped.append(str(f))
                 if progress:
                     progress.item(str(f), "skipped")
                 continue
-            jobs.append(_Job(key, id_of.get(key) or (prev["id"] if prev else item_id_for(key)), prev, st))
+            jobs.append(_Job(key, want, prev, st))
         try:
             self._run_jobs(jobs, report, progress, meta or {})
         except KeyboardInterrupt:
             report.interrupted = True
+        else:  # prune only after a clean run: every vanished file anywhere in the index goes
+            if prune:
+                gone = {p: s["id"] for p, s in states.items() if not Path(p).exists()}
+                self.store.delete(gone.values())
+                report.pruned = list(gone)
         finally:
-            if prune and not report.interrupted:
-                gone = [s["id"] for p, s in states.items() if not Path(p).exists()]
-                self.store.delete(gone)
-                report.pruned = [p for p, s in states.items() if not Path(p).exists()]
             self.store.finalize()
             report.seconds = time.perf_counter() - t0
         return report
@@ -217,7 +235,8 @@ class Index:
                     progress.item(str(job.path), "failed", outcome.reason)
                 continue
             media, digest = outcome
-            if media is None:  # content unchanged, only the mtime moved
+            if media is None:  # content unchanged, only the mtime moved: remember the new one
+                self.store.touch(job.item_id, float(job.stat.st_mtime), int(job.stat.st_size))
                 report.skipped.append(str(job.path))
                 if progress:
                     progress.item(str(job.path), "skipped")
@@ -234,18 +253,22 @@ class Index:
         def work(job: _Job) -> tuple[Media | None, str] | MediaError:
             try:
                 digest = content_hash(job.path)
-                if job.prev and job.prev["content_hash"] == digest:
+                if job.prev and job.prev["id"] == job.item_id and job.prev["content_hash"] == digest:
                     return None, digest
+                modality, _ = probe(job.path)  # refuse what the profile cannot embed before decoding it
+                if modality not in self.space.spec:
+                    raise MediaError(str(job.path), f"profile {self.space.name!r} cannot embed {modality} items")
                 media = load(job.path, self.limits)
-                check_supported(self.space, media)
                 return media, digest
             except MediaError as exc:
                 return exc
             except Exception as exc:  # a decoder bug must not stop the run
                 return MediaError(str(job.path), f"could not decode: {type(exc).__name__}: {exc}")
 
-        window = 2 * self.batch_size
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        workers = 2
+        window = self.batch_size + 2 * workers  # a batch can fill while the next files decode
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmodal-decode")
+        try:
             pending: deque[tuple[_Job, Future]] = deque()
             it = iter(jobs)
             for job in it:
@@ -258,6 +281,8 @@ class Index:
                 if nxt is not None:
                     pending.append((nxt, pool.submit(work, nxt)))
                 yield job, fut.result()
+        finally:  # on Ctrl-C, drop queued decodes instead of finishing them
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _embed_isolating_failures(self, media: list[Media]) -> list[Embedding | MediaError]:
         try:
@@ -293,6 +318,8 @@ class Index:
                 continue
             records.append(self._record(job.item_id, str(job.path), media, emb, digest, job.stat.st_mtime, job.stat.st_size, meta))
             done.append(job)
+        # a file indexed before under another id (explicit ids changed) must not linger twice
+        self.store.delete([j.prev["id"] for j in done if j.prev and j.prev["id"] != j.item_id])
         self.store.upsert(records)  # one atomic commit per batch
         for job in done:
             status = "updated" if job.prev else "added"
@@ -324,6 +351,8 @@ class Index:
         t0 = time.perf_counter()
         report = IndexReport()
         items = [tuple(i) for i in items]
+        if len({i[0] for i in items}) != len(items):
+            raise XModalError("ids must be unique: one item per id")
         existing = {r["id"]: r["content_hash"] for r in self.store.get([i[0] for i in items])}
         for start in range(0, len(items), 256):
             chunk = items[start : start + 256]
@@ -402,7 +431,7 @@ class Index:
             raise
         except Exception as exc:
             if where:
-                raise XModalError(f"invalid --where filter {where!r}: {exc}") from exc
+                raise XModalError(f"search with where={where!r} failed (is the filter valid SQL over the item columns?): {exc}") from exc
             raise
         full = {h["id"]: h for h in hits}  # hits carry tokens and vectors already
         results = []

@@ -375,13 +375,15 @@ class SpeechSoundAudioEncoder(Encoder):
 
     # ----------------------------------------------------------------- encode
     def _embed(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        cache = self._cache  # another thread may swap in a trimmed dict; read this one throughout
+        found = {t: cache[t] for t in texts if t in cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             for t, v in zip(missing, self.text_encoder.embed_texts(missing)):
-                self._cache[t] = np.asarray(v, dtype=np.float32)
-            if len(self._cache) > 4096:  # keep the memo small; label/tag texts repeat, speech does not
-                self._cache = dict(list(self._cache.items())[-2048:])
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+                found[t] = cache[t] = np.asarray(v, dtype=np.float32)
+            if len(cache) > 4096:  # keep the memo small; label/tag texts repeat, speech does not
+                self._cache = dict(list(cache.items())[-2048:])
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
     def encode(self, media: Sequence[Media]) -> list[Embedding]:
         return [self._encode_one(m) for m in media]

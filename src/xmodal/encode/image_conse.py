@@ -81,11 +81,16 @@ def _weights_file(variant: str) -> Path:
     return path
 
 
+# names the exported graph's outputs and opset: change it whenever the export changes, so a
+# cached file from an older export is never reused
+EXPORT_RECIPE = "heads3-opset17-v1"
+
+
 def onnx_path(variant: str) -> Path:
     """Where the exported model of `variant` lives (named by variant and weights hash)."""
     from ._onnx import file_digest
 
-    return cache_dir("models") / f"efficientnet-{variant}-{file_digest(_weights_file(variant))}.onnx"
+    return cache_dir("models") / f"efficientnet-{variant}-{EXPORT_RECIPE}-{file_digest(_weights_file(variant))}.onnx"
 
 
 def export_onnx(variant: str = "lite0") -> Path:
@@ -235,12 +240,9 @@ def letterbox(img: "Image", size: int) -> tuple[np.ndarray, tuple[float, float, 
     """
     from PIL import Image as PILImage
 
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        bg = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = PILImage.alpha_composite(bg, rgba).convert("RGB")
-    elif img.mode != "RGB":
-        img = img.convert("RGB")
+    from ..media.image import to_rgb
+
+    img = to_rgb(img)
     w, h = img.size
     if w < 1 or h < 1:
         raise ValueError(f"empty image ({w}x{h})")
@@ -417,17 +419,17 @@ class ConSEImageEncoder(Encoder):
     # ----------------------------------------------------------------- steps
     def _prepare(self, m: Media) -> _Prepared:
         """Decode (if only a path is given), letterbox and optionally OCR one item."""
-        from PIL import Image as PILImage, UnidentifiedImageError
+        from ..media.image import to_rgb
 
         if m.images:
-            img = m.images[0]
-        else:
-            try:
-                with PILImage.open(m.path) as f:  # type: ignore[arg-type]
-                    f.load()
-                    img = f.copy()
-            except (OSError, UnidentifiedImageError, ValueError) as e:
-                raise MediaError(m.path, f"cannot read image: {e}") from e
+            img = to_rgb(m.images[0])
+        else:  # only a path: decode it the way indexing does (EXIF, SVG, limits, transparency)
+            from ..media import load
+
+            decoded = load(m.path)
+            if decoded.modality != Modality.IMAGE or not decoded.images:
+                raise MediaError(m.path, f"not an image: its content is {decoded.modality}")
+            img = decoded.images[0]
         try:
             pixels, placed = letterbox(img, self.size)
         except (OSError, ValueError) as e:

@@ -75,7 +75,9 @@ class OCR:
         import numpy as np
         from PIL import Image as PILImage
 
-        img = image if image.mode == "RGB" else image.convert("RGB")
+        from ..media.image import to_rgb
+
+        img = to_rgb(image)  # transparency onto white: black text on a transparent sheet stays legible
         if max(img.size) > self.max_side:
             scale = self.max_side / max(img.size)
             img = img.resize(

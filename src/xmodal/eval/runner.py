@@ -63,6 +63,17 @@ def _count_in_stats(stats: dict[str, Any]) -> int | None:
     return None
 
 
+def _space_key(profile: str, binding: Any) -> str:
+    """What decides the vectors: the profile's full encoder fingerprint (not just its name)."""
+    from xmodal.errors import XModalError
+    from xmodal.space import Space
+
+    try:
+        return json.dumps(Space(profile, binding=binding).fingerprint(), sort_keys=True, default=str)
+    except (XModalError, KeyError):  # a profile only a custom opener understands
+        return profile if binding is None else f"{profile}+binding:{binding.weights_sha256()[:16]}"
+
+
 def _prepare_index_dir(index_dir: Path, fingerprint: str) -> bool:
     """True when index_dir already holds an index of this corpus and profile (reuse it)."""
     sidecar = index_dir / SIDECAR
@@ -206,8 +217,8 @@ def evaluate(
         binding = load_binding(binding)
         opener = opener or (lambda p, prof: xmodal.open(p, profile=prof, binding=binding))
     opener = opener or _default_opener
-    # a reused index must have been built with the same binding too
-    fp_key = profile if binding is None else f"{profile}+binding:{binding.weights_sha256()[:16]}"
+    # a reused index must have been built by the same encoders, settings and binding
+    fp_key = _space_key(profile, binding)
     fingerprint = corpus_fingerprint(es.root, fp_key)
 
     tmp: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,17 @@ if TYPE_CHECKING:
     from xmodal.media import Limits
 
 
+# PDFium is not thread-safe, not even across documents, and pypdfium2 releases the GIL: the
+# indexer decodes on worker threads, so every PDF passes through this lock (a segfault otherwise)
+_PDFIUM = threading.Lock()
+
+
 def load(path: Path, fmt: str, limits: "Limits") -> Media:
+    with _PDFIUM:
+        return _load(path, fmt, limits)
+
+
+def _load(path: Path, fmt: str, limits: "Limits") -> Media:
     import pypdfium2 as pdfium
 
     try:

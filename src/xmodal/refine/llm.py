@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
@@ -204,6 +205,11 @@ class LLMRefiner(Refiner):
         fixed, cited, invalid, notes = validate_citations(text, valid, self.citation_policy)
         ans.answer, ans.citations, ans.invalid_citations = fixed, cited, invalid
         ans.notes.extend(notes)
+        if ans.kept and not cited:
+            # an answer that cites nothing is not grounded in the results: say what was found instead
+            ans.answer = extractive_answer(ans)
+            ans.citations = [ans.kept[0].n]
+            ans.notes.append("the model's answer cited no kept item, so it was replaced by the best match's evidence")
 
     # -- one call, JSON ----------------------------------------------------------------
     def _json(self, llm, question, results, evidence, lines, t0, timings) -> RefinedAnswer:
@@ -246,6 +252,13 @@ class LLMRefiner(Refiner):
         ans.invalid_citations = invalid
         ans.notes.extend(cnotes)
         return ans
+
+
+def extractive_answer(ans: RefinedAnswer) -> str:
+    """'Best match [1]: <its first evidence>' — a grounded answer that needs no generation."""
+    top = ans.kept[0]
+    said = next((e.text for e in top.evidence if e.text), "") or Path(top.path).name or top.id
+    return f"Best match [{top.n}]: {' '.join(said.split())[:200]}"
 
 
 def _renumber_citations(text: str, renumber: dict[int, int]) -> str:

@@ -26,6 +26,12 @@ def modality_filter(modalities: Sequence[Modality | str] | None, where: str | No
     """SQL filter for the store: the user's `where` AND modality IN (...)."""
     clauses = []
     if modalities:
+        known = [m.value for m in Modality]
+        bad = [str(m) for m in modalities if str(m) not in known]
+        if bad:
+            from ..errors import XModalError
+
+            raise XModalError(f"unknown modality {', '.join(bad)}; choose from {', '.join(known)}")
         names = ", ".join(f"'{Modality(m).value}'" for m in modalities)
         clauses.append(f"modality IN ({names})")
     if where:

@@ -42,6 +42,10 @@ class Store(ABC):
         """Insert or replace records by id, atomically: a crash leaves all or none of them."""
 
     @abstractmethod
+    def touch(self, item_id: str, mtime: float, size: int) -> None:
+        """Record a file's new mtime/size when its content (hash) did not change."""
+
+    @abstractmethod
     def delete(self, ids: Iterable[str]) -> int:
         """Remove items; returns how many were removed."""
 

@@ -84,7 +84,8 @@ class LanceStore(Store):
             return
         import pyarrow as pa
 
-        rows = [{**r, "vector": np.asarray(r["vector"], dtype=np.float32)} for r in records]
+        last = {r["id"]: r for r in records}  # merge_insert would insert duplicate source keys twice
+        rows = [{**r, "vector": np.asarray(r["vector"], dtype=np.float32)} for r in last.values()]
         data = pa.Table.from_pylist(rows, schema=_schema(self.dim))
         (
             self._table.merge_insert("id")
@@ -92,6 +93,9 @@ class LanceStore(Store):
             .when_not_matched_insert_all()
             .execute(data)
         )
+
+    def touch(self, item_id: str, mtime: float, size: int) -> None:
+        self._table.update(where=f"id = {_quote(item_id)}", values={"mtime": float(mtime), "size": int(size)})
 
     def delete(self, ids: Iterable[str]) -> int:
         ids = list(ids)
