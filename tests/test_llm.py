@@ -255,7 +255,8 @@ def test_llm_reranker_score_fallback_and_listwise():
     no_lp = KeywordLLM(reply=lambda p: '{"score": 9}' if "castle" in p.split("Retrieved item:")[1] else "Score: 2/10", logprobs=False)
     rr = LLMReranker(backend=no_lp)
     s = rr.rerank(_query("castle"), [_cand(0, "dog 0.5"), _cand(1, "castle 0.5")])
-    assert [x.score for x in s] == [2.0, 9.0]
+    # 0-10 scores are mapped onto the yes/no logit scale, keeping their order: 2/10 → −1.3, 9/10 → +2.2
+    assert s[1].score > 0 > s[0].score and abs(s[0].score - math.log(2.5 / 8.5)) < 1e-9
     assert no_lp.calls[0]["json_schema"]["properties"]["score"]["maximum"] == 10
     bad = LLMReranker(backend=KeywordLLM(reply="I like turtles", logprobs=False))
     s = bad.rerank(_query("castle"), [_cand(0, "dog 0.5"), _cand(1, "castle 0.5")])

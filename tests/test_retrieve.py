@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xmodal.retrieve import HybridRetriever, modality_filter, reciprocal_rank_fusion
+from xmodal.retrieve import HybridRetriever, modality_filter
 
 
 class FakeStore:
@@ -59,8 +59,3 @@ def test_no_text_query_means_vector_order():
 def test_modality_filter_sql():
     assert modality_filter(["image", "audio"], "duration < 3") == "modality IN ('image', 'audio') AND (duration < 3)"
     assert modality_filter(None, None) is None
-
-
-def test_rrf_rewards_agreement():
-    s = reciprocal_rank_fusion([["a", "b", "c"], ["c", "b"]], k=60)
-    assert s["b"] > s["a"] and abs(s["c"] - (1 / 63 + 1 / 61)) < 1e-12

@@ -436,7 +436,6 @@ class Index:
         full = {h["id"]: h for h in hits}  # hits carry tokens and vectors already
         results = []
         for h in hits:
-            rec = h
             results.append(
                 SearchResult(
                     id=h["id"],
@@ -444,7 +443,7 @@ class Index:
                     modality=Modality(h["modality"]),
                     score=float(h["_score"]),
                     text=h.get("text") or "",
-                    segment=locate_segment(vector, rec, self.space.dim),
+                    segment=locate_segment(vector, h, self.space.dim),
                     scores=h.get("_scores", {"vector": float(h["_score"])}),
                     meta=json.loads(h.get("meta") or "{}"),
                 )

@@ -307,9 +307,11 @@ class SpeechSoundAudioEncoder(Encoder):
                 try:
                     self._bank = load_or_build_bank(self.sound_embedder, fetch=self.fetch_bank)
                 except ModelUnavailable as e:
-                    log.warning("no reference sound bank, so non-speech audio gets no sound description "
-                                "(speech only): %s", e)
-                    self._bank = None
+                    # no silent speech-only fallback: config() promises the bank, and an index must
+                    # never hold vectors made two different ways
+                    self._bank_ready = False
+                    raise ModelUnavailable(f"{e}. To index audio without sound descriptions, use a profile whose "
+                                           'audio entry has "args": {"sound_bank": null}') from e
             elif self._bank_arg is None or isinstance(self._bank_arg, str):
                 if isinstance(self._bank_arg, str):
                     raise ValueError(f"sound_bank={self._bank_arg!r}: use 'auto', None or a SoundBank")

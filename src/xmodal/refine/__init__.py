@@ -61,7 +61,8 @@ def ask(
     t_retrieve = time.perf_counter() - t0
     segments = stored_segments(index, [r.id for r in results])
     ref = refiner if isinstance(refiner, Refiner) else REFINERS.create(refiner, **refiner_options)
-    q = question.strip() if question and question.strip() else f"Which items are like the file {Path(file).name}?"
+    # a query by example says nothing of its own; its file name is no evidence (it may name the answer)
+    q = question.strip() if question and question.strip() else "Which items are like the example given?"
     ans = ref.refine(q, results, segments=segments)
     ans.notes = notes + ans.notes
     ans.timings = {"retrieve_s": t_retrieve, **ans.timings, "ask_s": time.perf_counter() - t0}

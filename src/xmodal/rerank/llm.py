@@ -14,6 +14,7 @@ their first-stage order, below the judged ones, with a note in their `reason`.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Sequence
 
@@ -115,7 +116,9 @@ class LLMReranker(Reranker):
         reply = self.llm.chat(self._messages(self.prompts["score"].format(query=q, item=item)), max_tokens=16,
                               json_schema=SCORE_SCHEMA if self.llm.supports_json_schema else None, timeout_s=timeout_s)
         score = parse_score(reply)
-        return score, f"LLM score {score:g}/10 from: {item}"
+        # on the yes/no logit scale, so one list never mixes two scales: 0 -> about -3, 10 -> +3
+        p = (score + 0.5) / 11.0
+        return math.log(p / (1.0 - p)), f"LLM score {score:g}/10 from: {item}"
 
     def rerank(self, query: RerankQuery, candidates: Sequence[Candidate]) -> list[RerankScore]:
         t0 = time.perf_counter()

@@ -1,6 +1,5 @@
-"""First-stage retrieval: ANN over the shared space, full-text over extracted text, fused."""
+"""First-stage retrieval: vector search over the shared space plus full-text search over extracted text."""
 
-from .fusion import reciprocal_rank_fusion
 from .hybrid import HybridRetriever, locate_segment, modality_filter
 
-__all__ = ["HybridRetriever", "locate_segment", "modality_filter", "reciprocal_rank_fusion"]
+__all__ = ["HybridRetriever", "locate_segment", "modality_filter"]
