@@ -2,7 +2,8 @@
 
     # 1. train the bindings (features are cached once per set; training is minutes on 2 cores)
     xmodal train bind -m image -p ~/.cache/xmodal/sets/tuxpaint-t2i:train -p scratch-images --out BIND_LINEAR
-    # (more varied pairs: add -p openclipart:3000; the first run renders 3000 SVGs, ~15 min on 2 cores)
+    # (more varied pairs: add -p openclipart:3000; the first run renders 3000 SVGs, ~15 min on 2 cores;
+    #  drawings that duplicate a Tux Paint stamp, the tuxpaint sets' test corpus, are dropped)
     xmodal train bind -m image -p ~/.cache/xmodal/sets/tuxpaint-t2i:train --head attn --out BIND_ATTN
     # 2. measure (indexes are kept under cache_dir("sets", ".indexes", ...) and reused)
     .venv/bin/python benchmarks/bind_eval.py --binding linear=BIND_LINEAR --binding attn=BIND_ATTN \

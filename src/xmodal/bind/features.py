@@ -11,7 +11,10 @@ Sources (``parse_source``):
   with each relevant corpus item of the trained modality (split defaults to ``train``).
 - ``pairs.jsonl`` — lines ``{"text": ..., "path": ...}`` (paths relative to the file).
 - ``openclipart[:N]`` — N (default 2000) drawings of Debian ``openclipart-svg`` with their
-  ``dc:title`` + keywords, chosen deterministically, rendered through xmodal's SVG decoder.
+  ``dc:title`` + keywords, chosen deterministically, rendered through xmodal's SVG decoder,
+  minus near-duplicates of any Tux Paint stamp (``drop_tuxpaint_duplicates``).
+- ``tuxpaint-stamps`` — every Tux Paint stamp with its English caption (ALL of them: this is
+  the test corpus of the tuxpaint sets, so it is for the duplicate filter and experiments only).
 - ``scratch-images`` — Scratch 1.4's ~600 sprites and backgrounds captioned by file name + folder.
 - ``scratch-sounds`` — the 114 labelled Scratch sounds of the audio bridge's own bank, each
   bridged *leaving itself out* (otherwise its bridge vector would be its own label).
@@ -23,7 +26,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -54,6 +57,8 @@ class PairSource:
     pairs: list[tuple[int, int]]  # (text index, item index)
     loader: Callable[["Space", str, list[str]], "Features"] | None = None  # for special sources
     items_fingerprint: str | None = None  # set: media features are cached by the items alone
+    # applied to the source's features after the cache (drops items without re-rendering them)
+    post_filter: Callable[["Space", "PairData", str], "PairData"] | None = None
 
 
 @dataclass
@@ -106,6 +111,8 @@ def parse_source(spec: str, modality: str, default_split: str = "train") -> Pair
         return scratch_sounds_source()
     if name == "scratch-images" and not Path(spec).exists():
         return scratch_images_source()
+    if name == "tuxpaint-stamps" and not Path(spec).exists():
+        return tuxpaint_stamps_source()
     path = Path(spec)
     split = default_split
     if not path.exists() and ":" in spec:
@@ -116,7 +123,7 @@ def parse_source(spec: str, modality: str, default_split: str = "train") -> Pair
         return pairs_file_source(path)
     if path.is_dir():
         return beir_source(path, split, modality)
-    raise XModalError(f"--pairs {spec!r}: not a set folder, a pairs .jsonl file, 'openclipart[:N]', 'scratch-images' or 'scratch-sounds'")
+    raise XModalError(f"--pairs {spec!r}: not a set folder, a pairs .jsonl file, 'openclipart[:N]', 'scratch-images', 'scratch-sounds' or 'tuxpaint-stamps'")
 
 
 def beir_source(set_dir: Path, split: str, modality: str) -> PairSource:
@@ -264,7 +271,89 @@ def openclipart_source(n: int = 2000, max_per_text: int = 3) -> PairSource:
         if text and per_text.get(text.lower(), 0) < max_per_text:
             per_text[text.lower()] = per_text.get(text.lower(), 0) + 1
             labelled.append((text, str(f)))
-    return _grouped_source(f"openclipart:{n}", ["openclipart", str(n)], labelled, max_per_text)
+    src = _grouped_source(f"openclipart:{n}", ["openclipart", str(n), DEDUP_VERSION], labelled, max_per_text)
+    # Tux Paint ships many openclipart drawings as stamps, and the stamps are the tuxpaint sets'
+    # test corpus: training on them would leak test images (see drop_tuxpaint_duplicates)
+    src.post_filter = drop_tuxpaint_duplicates
+    return src
+
+
+def tuxpaint_stamps_source() -> PairSource:
+    """Every Tux Paint stamp image with its English caption (the tuxpaint sets' whole corpus)."""
+    from ..data.debian import fetch_deb
+    from ..data.tuxpaint import tuxpaint_stamps
+
+    stamps = tuxpaint_stamps(fetch_deb("tuxpaint-stamps-default"))
+    if not stamps:
+        raise XModalError("tuxpaint-stamps-default: no stamps with a caption and an image")
+    texts = [s.caption for s in stamps]
+    items = [str(s.image) for s in stamps]
+    return PairSource("tuxpaint-stamps", _digest("tuxpaint-stamps", *texts, *items), texts, items,
+                      [(i, i) for i in range(len(stamps))], items_fingerprint=_digest("tuxpaint-stamps", *items))
+
+
+DEDUP_VERSION = "minus-tuxpaint-dups-1"
+DUP_COSINE = 0.95  # pooled EfficientNet features: same drawing, re-rendered / recoloured / resized
+
+
+def _svg_work_title(path: Path) -> str | None:
+    """An SVG's own cc:Work title as lower-case words (None: no usable title)."""
+    try:
+        m = _TITLE.search(path.read_text(encoding="utf-8", errors="replace")[:20000])
+    except OSError:
+        return None
+    if not m:
+        return None
+    title = re.sub(r"\s+", " ", clean_label(_TITLE_NOISE.sub(" ", clean_label(m.group(1))))).strip().lower()
+    return title if sum(ch.isalpha() for ch in title) >= 3 else None
+
+
+def tuxpaint_duplicates(space: "Space", items: list[str], pooled: np.ndarray, ok: np.ndarray,
+                        modality: str = "image") -> dict[str, np.ndarray]:
+    """Which of `items` (image files with their pooled features) duplicate a Tux Paint stamp.
+
+    Three tests, each a boolean mask over items: ``same_file`` (byte-identical to a stamp's SVG
+    or image), ``cosine`` (pooled-feature cosine >= DUP_COSINE with any stamp) and ``same_title``
+    (the SVG's cc:Work title equals a stamp SVG's: the same openclipart work, re-drawn or
+    re-coloured for Tux Paint). ``any`` is their union; ``max_cosine`` the nearest stamp's cosine.
+    """
+    stamps = tuxpaint_stamps_source()
+    sf = _cached_features(space, stamps, modality, refresh=False, progress=None).feats
+    stamp_files = [Path(p) for p in stamps.items]
+    stamp_svgs = [p.with_suffix(".svg") for p in stamp_files if p.with_suffix(".svg").is_file()]
+    hashes = {hashlib.sha256(p.read_bytes()).digest() for p in {*stamp_files, *stamp_svgs}}
+    titles = {t for t in map(_svg_work_title, stamp_svgs) if t}
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    a, b = unit(pooled.astype(np.float32)), unit(sf.pooled[sf.ok].astype(np.float32))
+    max_cos = np.where(ok, (a @ b.T).max(axis=1), 0.0)
+    same_file = np.array([Path(p).is_file() and hashlib.sha256(Path(p).read_bytes()).digest() in hashes
+                          for p in items])
+    same_title = np.array([Path(p).suffix.lower() == ".svg" and _svg_work_title(Path(p)) in titles for p in items])
+    cosine = max_cos >= DUP_COSINE
+    return {"same_file": same_file, "cosine": cosine, "same_title": same_title,
+            "any": same_file | cosine | same_title, "max_cosine": max_cos}
+
+
+def drop_tuxpaint_duplicates(space: "Space", data: "PairData", modality: str) -> "PairData":
+    """`data` without the items that duplicate a Tux Paint stamp (`tuxpaint_duplicates`).
+
+    Why: Tux Paint's stamps include openclipart drawings, and the stamps are the test corpus of
+    every tuxpaint set; a training pair on such a drawing would be a test image seen in training.
+    Items are masked (``ok=False``) and their pairs dropped, so the cached features stay valid.
+    """
+    if modality != "image":
+        return data
+    f, src = data.feats, data.source
+    dup = tuxpaint_duplicates(space, src.items, f.pooled, f.ok, modality)["any"]
+    if not dup.any():
+        return data
+    log.info("%s: dropped %d of %d items that duplicate Tux Paint stamps", src.name, int(dup.sum()), len(dup))
+    keep_pairs = [(t, i) for t, i in src.pairs if not dup[i]]
+    feats = Features(f.bridge, f.pooled, f.tokens, f.n_tokens, f.gate, f.ok & ~dup, f.text_vecs)
+    return PairData(replace(src, pairs=keep_pairs), feats)
 
 
 SCRATCH_IMAGE_DIRS = ("Costumes", "Backgrounds")
@@ -397,7 +486,16 @@ def encoder_key(space: "Space", modality: str) -> str:
 
 def features_for(space: "Space", source: PairSource, modality: str, *, refresh: bool = False,
                  progress: Callable[[int, int], None] | None = None) -> PairData:
-    """The source's features from the cache, computing (and caching) them on first use."""
+    """The source's features from the cache, computing (and caching) them on first use, then the
+    source's `post_filter` (e.g. openclipart's Tux Paint duplicate filter)."""
+    data = _cached_features(space, source, modality, refresh=refresh, progress=progress)
+    if source.post_filter is not None:
+        data = source.post_filter(space, data, modality)
+    return data
+
+
+def _cached_features(space: "Space", source: PairSource, modality: str, *, refresh: bool,
+                     progress: Callable[[int, int], None] | None) -> PairData:
     key = encoder_key(space, modality)
     folder = cache_dir("bind", "features", modality, key)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.name)

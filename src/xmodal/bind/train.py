@@ -592,9 +592,11 @@ def train_binding(
                                                  f"{r.get('val_nDCG@10_macro', 0.0):.3f} R@1 {r.get('val_R@1_macro', 0.0):.3f} "
                                                  f"R@10 {r['val_R@10_macro']:.3f} at alpha {r.get('val_alpha', r['alpha']):.2f} "
                                                  f"(learned {r['alpha']:.2f}) T {r['temperature']:.3f}"))
+    # the sources after their post filters (openclipart minus Tux Paint duplicates): what was trained on
+    used = [d.source for d in data]
     binding.training = {modality: {"sources": [{"name": s.name, "fingerprint": s.fingerprint, "pairs": len(s.pairs)}
-                                              for s in sources],
-                                   "data_fingerprint": _data_fp(sources), "text_encoder": space.encoder(Modality.TEXT).config(),
+                                              for s in used],
+                                   "data_fingerprint": _data_fp(used), "text_encoder": space.encoder(Modality.TEXT).config(),
                                    "config": asdict(cfg), "device": run["device"]}}
     if add_to is not None and (Path(add_to) / "binding.json").is_file():
         binding = merge(load_binding(add_to), binding)
