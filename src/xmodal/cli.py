@@ -198,8 +198,10 @@ def models() -> None:
     from .encode import ENCODERS
     from .space import PROFILES
 
+    from rich.markup import escape
+
     table = Table()
-    for col in ("encoder", "modalities", "installed", "how to get it"):
+    for col in ("encoder", "modalities", "code installed", "weights", "how to get it"):
         table.add_column(col, overflow="fold")
     for name in ENCODERS.names():
         try:
@@ -208,7 +210,9 @@ def models() -> None:
             mods = ", ".join(sorted(str(m) for m in cls.modalities))
         except ImportError as exc:
             ok, hint, mods = False, f"pip install 'xmodal[...]' ({exc.name} missing)", "?"
-        table.add_row(name, mods, "[green]yes[/]" if ok else "[red]no[/]", hint)
+        hub = cls.__module__.startswith("xmodal.encode.hub") if mods != "?" else False
+        weights = "yours: hf-hub:NAME (connected machine) or local-dir:PATH" if hub else "packaged (pip)"
+        table.add_row(name, mods, "[green]yes[/]" if ok else "[red]no[/]", weights, escape(hint))
     console.print(table)
     for name, spec in PROFILES.items():
         parts = ", ".join(f"{m}={e['encoder']}" for m, e in spec.items())
