@@ -40,14 +40,13 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..errors import MediaError, ModelUnavailable
 from ..types import Embedding, Media, Modality, Segment
-from .base import Encoder, l2_normalize
+from .base import Encoder, l2_normalize, package_version
 
 if TYPE_CHECKING:
     from .sound_bank import SoundBank, SoundEmbedder, TextEmbedder
@@ -70,13 +69,6 @@ _MUSIC_RE = re.compile(r"[♪♫]+")
 
 _MODELS: dict[tuple[str, int], Any] = {}
 _MODEL_LOCK = threading.Lock()
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "missing"
 
 
 def _whisper_path() -> str:
@@ -339,8 +331,8 @@ class SpeechSoundAudioEncoder(Encoder):
         return {
             "encoder": "speech-sound",
             "dim": self.dim,
-            "whisper": f"tiny.en ({WHISPER_PACKAGE}=={_version(WHISPER_PACKAGE)}, int8)",
-            "faster_whisper": _version("faster-whisper"),
+            "whisper": f"tiny.en ({WHISPER_PACKAGE}=={package_version(WHISPER_PACKAGE)}, int8)",
+            "faster_whisper": package_version("faster-whisper"),
             "beam_size": self.beam_size,
             "decode_temperature": 0.0,
             "vad": dict(self.vad),

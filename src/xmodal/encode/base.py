@@ -38,3 +38,13 @@ def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, axis=axis, keepdims=True)
     return x / np.maximum(n, 1e-12)
+
+
+def package_version(dist: str) -> str:
+    """Installed version of a distribution, or "missing": part of every encoder's config()."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "missing"

@@ -27,7 +27,6 @@ import os
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -36,7 +35,7 @@ import numpy as np
 from ..config import cache_dir
 from ..errors import MediaError, ModelUnavailable
 from ..types import Embedding, Media, Modality, Segment
-from .base import Encoder, l2_normalize
+from .base import Encoder, l2_normalize, package_version
 from .text_minilm import MiniLMTextEncoder
 
 if TYPE_CHECKING:
@@ -369,10 +368,7 @@ class ConSEImageEncoder(Encoder):
         from ._onnx import file_digest
 
         dist = VARIANTS[self.variant][1]
-        try:
-            version = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            version = "missing"
+        version = package_version(dist)
         try:
             weights = file_digest(_weights_file(self.variant))
         except ModelUnavailable:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelUnavailable
+from .base import package_version
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -41,11 +41,7 @@ class OCR:
         return ok, "" if ok else _PIP_HINT
 
     def config(self) -> dict[str, Any]:
-        try:
-            version = metadata.version("rapidocr-onnxruntime")
-        except metadata.PackageNotFoundError:
-            version = "missing"
-        return {"ocr": "rapidocr-onnxruntime", "version": version, "max_side": self.max_side,
+        return {"ocr": "rapidocr-onnxruntime", "version": package_version("rapidocr-onnxruntime"), "max_side": self.max_side,
                 "det_side": self.det_side, "min_score": self.min_score}
 
     def _engine(self) -> tuple[Any, threading.Lock]:

