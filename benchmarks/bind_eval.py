@@ -50,7 +50,7 @@ def main() -> None:
             tag = "bridge" if b is None else f"{label}-{b.weights_sha256()[:8]}"
             index_dir = cache_dir("sets", ".indexes", "bind", tag) / name
             t0 = time.perf_counter()
-            res = evaluate(set_dir, split=args.split, profile="default", index_dir=index_dir, binding=b,
+            res = evaluate(set_dir, split=args.split, profile="default", index_dir=index_dir, binding=b if b is not None else "none",
                            ks=(1, 5, 10, 100), progress=False)
             m = res["stages"]["retrieve"]
             results.setdefault(name, {})[label] = {"metrics": m, "by_pair": res["by_pair"], "seen": seen,

@@ -229,3 +229,27 @@ def test_index_records_binding_and_rejects_another(tmp_path):
     xmodal.open(plain, PROFILE)
     with pytest.raises(IndexMismatchError, match="binding"):
         xmodal.open(plain, binding=tmp_path / "b1")
+
+
+def test_profile_names_its_binding_and_none_turns_it_off(tmp_path):
+    _random_binding("profiled", 0).save(tmp_path / "b")
+    profile = {**PROFILE, "name": "bound-profile", "binding": str(tmp_path / "b")}
+    assert Space(profile).binding.name == "profiled"  # the profile's own binding, unasked
+    assert Space(profile, binding="none").binding is None
+    assert Space(profile, binding="NONE").fingerprint() == Space(PROFILE | {"name": "bound-profile"}).fingerprint()
+    # an index built without a binding reopens without one, even under a profile that binds
+    img = make_image(tmp_path / "media" / "blue.png", size=(16, 16), color=(20, 20, 220))
+    bare = xmodal.open(tmp_path / "bare", profile, binding="none")
+    assert bare.add([img]).added
+    again = xmodal.open(tmp_path / "bare")
+    assert again.space.binding is None and again.search(file=img, k=1)[0].score > 0.999
+
+
+def test_offline_default_profile_uses_the_shipped_binding():
+    from xmodal.bind import default_binding_path
+    from xmodal.space import PROFILES
+
+    assert PROFILES["default"]["binding"] == "default"
+    shipped = load_binding("default")
+    assert shipped.path.resolve() == Path(default_binding_path()).resolve()
+    assert shipped.has_head(Modality.IMAGE)  # the learned image head the offline default relies on

@@ -101,7 +101,7 @@ def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index."),
     index: Path = INDEX_OPT,
     profile: Optional[str] = typer.Option(None, help="Encoder profile for a new index (default: 'default'; an existing index keeps its own)."),
-    binding: Optional[str] = typer.Option(None, help="A trained binding folder (xmodal train bind), or 'default' for the shipped one, applied on top of the profile's encoders."),
+    binding: Optional[str] = typer.Option(None, help="A trained binding folder (xmodal train bind), 'default' for the shipped one, or 'none' for the bare training-free bridge; by default the profile's own (the default profile uses the shipped one)."),
     prune: bool = typer.Option(False, "--prune", help="Remove items whose files are gone."),
     batch_size: int = typer.Option(32, help="Items embedded and committed together."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -215,7 +215,7 @@ def models() -> None:
         table.add_row(name, mods, "[green]yes[/]" if ok else "[red]no[/]", weights, escape(hint))
     console.print(table)
     for name, spec in PROFILES.items():
-        parts = ", ".join(f"{m}={e['encoder']}" for m, e in spec.items())
+        parts = ", ".join(f"{m}={e}" if m == "binding" else f"{m}={e['encoder']}" for m, e in spec.items())
         console.print(f"profile [cyan]{name}[/]: {parts}")
 
 

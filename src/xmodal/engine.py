@@ -96,8 +96,8 @@ class Index:
             self.space = Space(profile or "default", binding=binding)
         else:
             stored = manifest["profile_spec"]
-            if binding is None and manifest.get("binding"):  # re-create the binding it was built with
-                binding = manifest["binding"]["path"]
+            if binding is None:  # re-create exactly the binding it was built with, or none
+                binding = (manifest.get("binding") or {}).get("path") or "none"
             self.space = Space(profile if profile is not None else stored, binding=binding)
             self._check_fingerprint(manifest, reopening=profile is None)
         self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))

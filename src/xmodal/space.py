@@ -3,8 +3,10 @@
 A profile maps each modality to `{"encoder": registry name, "args": {...}}`. Modalities whose
 entries are equal share one encoder instance (CLIP embeds both text and images). Composite
 encoders (video, documents) are handed the space so they can reuse its image/audio/text encoders.
-A trained binding (`xmodal.bind`), when given, maps encoders' own features into the space on top
-of their training-free bridges; it sits between the encoders and everything downstream.
+A trained binding (`xmodal.bind`) maps encoders' own features into the space on top of their
+training-free bridges; it sits between the encoders and everything downstream. A profile may name
+the binding it uses unless told otherwise (`"binding"`): the offline default uses the one xmodal
+ships, trained for exactly its encoders; `binding="none"` turns it off.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "audio": {"encoder": "speech-sound"},
         "video": {"encoder": "frames-audio"},
         "document": {"encoder": "pages"},
+        # the learned image head shipped in xmodal/bind/default (see its README for how it was trained)
+        "binding": "default",
     },
     # hub models: weights must be fetched (hf-hub:) or given (local-dir:) by the user
     "clip": {
@@ -47,12 +51,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def load_profile(profile: str | dict[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
-    """A built-in name, a path to a JSON profile file, or a dict → (name, spec)."""
+def load_profile(profile: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A built-in name, a path to a JSON profile file, or a dict → (name, spec).
+
+    The spec maps modalities to encoder entries and may hold "binding" (a binding folder or
+    "default")."""
     if isinstance(profile, dict):
         return profile.get("name", "custom"), {k: v for k, v in profile.items() if k != "name"}
     if profile in PROFILES:
-        return profile, PROFILES[profile]
+        return profile, dict(PROFILES[profile])
     path = Path(profile)
     if path.suffix == ".json" and path.exists():
         spec = json.loads(path.read_text())
@@ -64,10 +71,17 @@ class Space:
     """Embeds Media of every modality the profile covers into one space of `dim` dimensions."""
 
     def __init__(self, profile: str | dict[str, Any] = "default", binding: Any = None):
+        """binding: a binding folder, a loaded Binding, "default" (the shipped one), "none" (no
+        binding), or None for the profile's own choice."""
         self.name, spec = load_profile(profile)
+        profile_binding = spec.pop("binding", None)
         self.spec = {Modality(m): dict(entry) for m, entry in spec.items()}
         self._instances: dict[str, Encoder] = {}
         # a learned binding (xmodal.bind): its heads wrap the encoders of their modalities
+        if binding is None:
+            binding = profile_binding
+        if isinstance(binding, str) and binding.lower() == "none":
+            binding = None
         if binding is not None:
             from .bind import load_binding
 

@@ -579,7 +579,7 @@ def train_binding(
         setattr(cfg, k, v)
     cfg.head = head if config is None else cfg.head
     say = progress or (lambda s: log.info(s))
-    space = Space(profile)
+    space = Space(profile, binding="none")  # heads learn on the bare bridge, whatever the profile binds
     sources = [p if isinstance(p, PairSource) else parse_source(p, modality) for p in pairs]
     data = []
     for s in sources:

@@ -71,7 +71,9 @@ def _space_key(profile: str, binding: Any) -> str:
     try:
         return json.dumps(Space(profile, binding=binding).fingerprint(), sort_keys=True, default=str)
     except (XModalError, KeyError):  # a profile only a custom opener understands
-        return profile if binding is None else f"{profile}+binding:{binding.weights_sha256()[:16]}"
+        if binding is None or isinstance(binding, str):
+            return profile if binding is None else f"{profile}+binding:{binding}"
+        return f"{profile}+binding:{binding.weights_sha256()[:16]}"
 
 
 def _prepare_index_dir(index_dir: Path, fingerprint: str) -> bool:
@@ -203,18 +205,20 @@ def evaluate(
     - rerank: a reranker name passed to ``idx.search(..., rerank=NAME)``; the result then has
       a "retrieve" and a "rerank" stage.
     - opener: ``(index_dir, profile) -> index``; defaults to ``xmodal.open``.
-    - binding: a learned binding (folder or ``xmodal.bind.Binding``) passed to ``xmodal.open``.
+    - binding: a learned binding (folder or ``xmodal.bind.Binding``) passed to ``xmodal.open``;
+      None keeps the profile's own, "none" evaluates the bare training-free bridge.
     """
     ks = tuple(sorted(set(int(k) for k in ks)))
     if not ks or ks[0] < 1:
         raise ValueError(f"ks must be positive cut-offs, got {ks}")
     depth = max(ks[-1], int(k_retrieve))
     es = load_set(set_dir, split)
-    if binding is not None:
+    if binding is not None:  # a folder, a Binding, "default" or "none" (the bare bridge)
         import xmodal
         from xmodal.bind import load_binding
 
-        binding = load_binding(binding)
+        if not (isinstance(binding, str) and binding.lower() == "none"):
+            binding = load_binding(binding)
         opener = opener or (lambda p, prof: xmodal.open(p, profile=prof, binding=binding))
     opener = opener or _default_opener
     # a reused index must have been built by the same encoders, settings and binding

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xmodal.errors import MediaError
+from xmodal.media.colour import colour_shares
 from xmodal.types import Media, Modality
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def load_raster(path: Path, fmt: str, limits: "Limits") -> Media:
                 im.load()
                 # orientation before downscaling, so the longer side is the displayed one
                 out = ImageOps.exif_transpose(im)
+                colours = colour_shares(out)  # before flattening: transparency marks the subject
                 out = downscale(to_rgb(out), limits.image_max_side)
     except MediaError:
         raise
@@ -131,7 +133,7 @@ def load_raster(path: Path, fmt: str, limits: "Limits") -> Media:
         modality=Modality.IMAGE,
         path=str(path),
         images=[out],
-        meta={"format": fmt, "width": w, "height": h, "frames": n_frames},
+        meta={"format": fmt, "width": w, "height": h, "frames": n_frames, "colours": colours},
     )
 
 
@@ -157,6 +159,7 @@ def load_svg(path: Path, fmt: str, limits: "Limits") -> Media:
         png = cairosvg.svg2png(bytestring=data, unsafe=False, **kw)
         with Image.open(io.BytesIO(png)) as im:
             im.load()
+            colours = colour_shares(im)
             out = to_rgb(im)
     except Exception as e:  # cairosvg raises XML, parse and value errors of many kinds
         raise MediaError(str(path), f"corrupt or unsupported SVG: {type(e).__name__}: {e}") from None
@@ -164,7 +167,7 @@ def load_svg(path: Path, fmt: str, limits: "Limits") -> Media:
         modality=Modality.IMAGE,
         path=str(path),
         images=[out],
-        meta={"format": fmt, "width": out.width, "height": out.height, "frames": 1},
+        meta={"format": fmt, "width": out.width, "height": out.height, "frames": 1, "colours": colours},
     )
 
 

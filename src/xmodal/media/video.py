@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xmodal.errors import MediaError
+from xmodal.media.colour import mean_shares
 from xmodal.media.audio import SAMPLE_RATE, decode_audio, over_limit, stream_seconds
 from xmodal.types import Media, Modality
 
@@ -205,6 +206,7 @@ def load(path: Path, fmt: str, limits: "Limits") -> Media:
             meta["audio_error"] = f"{type(e).__name__}: {e}"
     meta["has_audio"] = audio is not None
     meta["shots"] = detect_shots(images, times, dur)
+    meta["colours"] = mean_shares(images)
     return Media(
         modality=Modality.VIDEO,
         path=str(path),

@@ -9,8 +9,9 @@ Shared by training and inference so both see exactly the same inputs:
 - a kind id per row (which kind of segment it describes), so the model can weigh regions,
   frames, shots and windows differently — the shot rows are pooled frames, which with the
   candidate-side self-attention gives the frames → clip hierarchy;
-- scalar features: the first-stage scores and simple lexical overlap, fed straight to the
-  matching head so the model starts from the first stage and can only add to it.
+- scalar features: the first-stage scores, simple lexical overlap and colour agreement (colour
+  words on the text side against the picture's colour shares from `Media.meta["colours"]`), fed
+  straight to the matching head so the model starts from the first stage and can only add to it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..media.colour import BASIC_COLOURS
 from ..types import Modality, Segment
 from .base import Candidate, RerankQuery
 
@@ -40,6 +42,8 @@ SCALARS = [
     "maxsim_mean",  # mean over query rows of the best candidate row (late interaction)
     "maxsim_max",
     "has_text",
+    "colour_named",  # one side's text names a colour and the other side is a picture with colours
+    "colour_match",  # that picture's share of the named colours
     *(f"cand_{m}" for m in MODALITIES),
     *(f"query_{m}" for m in MODALITIES),
 ]
@@ -50,6 +54,47 @@ _STOP = frozenset(
     "a an the of in on at to and or with for from by is are was be it its this that some two three "
     "sound sounds photo picture image someone something".split()
 )
+
+
+# Colour words → basic colour, in the languages of the sets' captions (en, de, fr, es, it, pt) with
+# their inflected forms. Words that are mostly something else in one language are left out
+# ("rose", "lime", "olive"); "orange" stays, as the fruit is orange too.
+_COLOUR_FORMS = {
+    "black": "black schwarz schwarze schwarzer schwarzes schwarzen noir noire noirs noires negro negra negros negras "
+    "nero nera neri nere preto preta pretos pretas",
+    "white": "white weiß weiss weiße weisse weißer weißes weißen blanc blanche blancs blanches blanco blanca blancos "
+    "blancas bianco bianca bianchi bianche branco branca brancos brancas",
+    "gray": "gray grey silver grau graue grauer graues grauen silbern gris grise grises grigio grigia grigi grigie "
+    "cinza cinzento cinzenta argenté argentée plateado plateada argento argentato prateado prateada",
+    "red": "red rot rote roter rotes roten rouge rouges rojo roja rojos rojas rosso rossa rossi rosse vermelho "
+    "vermelha vermelhos vermelhas scarlet crimson",
+    "orange": "orange orangefarben orangen naranja naranjas arancione arancioni laranja",
+    "yellow": "yellow golden gelb gelbe gelber gelbes gelben jaune jaunes amarillo amarilla amarillos amarillas "
+    "giallo gialla gialli gialle amarelo amarela amarelos amarelas",
+    "green": "green grün grüne grüner grünes grünen vert verte verts vertes verde verdes verdi",
+    "blue": "blue navy turquoise blau blaue blauer blaues blauen bleu bleue bleus bleues azul azules azuis blu "
+    "azzurro azzurra azzurri azzurre",
+    "purple": "purple violet lila violett violette violetter violettes pourpre morado morada morados moradas "
+    "púrpura viola porpora roxo roxa roxos roxas",
+    "pink": "pink rosa rosafarben rosado rosada rosados rosadas",
+    "brown": "brown braun braune brauner braunes braunen brun brune bruns brunes marron marrón marrones marrone "
+    "marroni marrom castanho castanha",
+}
+COLOUR_WORDS = {w: c for c, forms in _COLOUR_FORMS.items() for w in forms.split()}
+assert set(_COLOUR_FORMS) == set(BASIC_COLOURS)
+
+
+def colour_words(text: str) -> set[str]:
+    """The basic colours a text names ("Un autobus vert." → {"green"})."""
+    return {COLOUR_WORDS[w] for w in _WORD.findall(text.lower()) if w in COLOUR_WORDS}
+
+
+def colour_agreement(named: set[str], shares: dict[str, float] | None) -> tuple[float, float]:
+    """(named, match): whether colours are named and a picture's colours are known, and the
+    picture's share of the named colours (0..1)."""
+    if not named or not shares:
+        return 0.0, 0.0
+    return 1.0, min(1.0, sum(float(shares.get(c, 0.0)) for c in named))
 
 
 def words(text: str) -> set[str]:
@@ -86,6 +131,8 @@ class QueryFeats:
     vector: np.ndarray  # (dim,)
     words: set[str]
     modality: str
+    colours_named: set[str]  # basic colours the query's text names
+    colours: dict[str, float]  # colour shares of the query's picture(s), if it has any
 
 
 @dataclass
@@ -100,9 +147,11 @@ def query_features(query: RerankQuery, max_q: int = 32) -> QueryFeats:
     rows, kinds = [], []
     texts = [query.text or ""]
     modality = Modality.TEXT.value
+    colours: dict[str, float] = {}
     for part, emb in zip(query.parts, query.embeddings):
         if part.modality != Modality.TEXT:
             modality = part.modality.value
+        colours = colours or dict(part.meta.get("colours") or {})
         texts.append(emb.text or "")
         toks = np.asarray(emb.tokens, np.float32).reshape(-1, len(vec)) if emb.tokens is not None else np.zeros((0, len(vec)), np.float32)
         for i, seg in enumerate(emb.segments[: len(toks)]):
@@ -112,7 +161,8 @@ def query_features(query: RerankQuery, max_q: int = 32) -> QueryFeats:
     keep = _keep(tok, vec, max_q - 1)
     tokens = np.concatenate([vec[None], tok[keep]], 0).astype(np.float32)
     kind_arr = np.array([KIND_ID["query"]] + [kinds[i] for i in keep], np.int64)
-    return QueryFeats(tokens, kind_arr, vec, words(" ".join(texts)), modality)
+    joined = " ".join(texts)
+    return QueryFeats(tokens, kind_arr, vec, words(joined), modality, colour_words(joined), colours)
 
 
 def candidate_features(cand: Candidate, qvec: np.ndarray, max_c: int = 64) -> CandFeats:
@@ -143,7 +193,7 @@ def scalar_features(q: QueryFeats, cands: Sequence[Candidate], feats: Sequence[C
         inter = len(q.words & cw)
         sims = qrows @ f.tokens.T  # (Lq', Lc)
         best = sims.max(axis=1) if sims.size else np.zeros(1)
-        out[i, :9] = [
+        out[i, :11] = [
             float(q.vector @ f.tokens[0]),
             first[i],
             norm[i],
@@ -153,11 +203,15 @@ def scalar_features(q: QueryFeats, cands: Sequence[Candidate], feats: Sequence[C
             float(best.mean()),
             float(best.max()),
             1.0 if (c.text or "").strip() else 0.0,
+            # either direction: the query's words vs the candidate's picture, the candidate's
+            # text vs the query's picture (image → caption); ImageNet tags are not colour words
+            *max(colour_agreement(q.colours_named, c.meta.get("colours")),
+                 colour_agreement(colour_words(c.text or ""), q.colours)),
         ]
         mod = c.modality.value if isinstance(c.modality, Modality) else str(c.modality)
         if mod in MODALITIES:
-            out[i, 9 + MODALITIES.index(mod)] = 1.0
-        out[i, 9 + len(MODALITIES) + MODALITIES.index(q.modality)] = 1.0
+            out[i, 11 + MODALITIES.index(mod)] = 1.0
+        out[i, 11 + len(MODALITIES) + MODALITIES.index(q.modality)] = 1.0
     return out
 
 
