@@ -205,3 +205,53 @@ def test_cli_trains_an_artifact_from_a_set(tmp_path, monkeypatch):
 
     bad = CliRunner().invoke(rerank_train_app, ["rerank", "--pairs", str(tmp_path / "nope") + ":train", "--out", str(out)])
     assert bad.exit_code == 1 and "neither a set folder nor a set name" in " ".join(bad.output.split())
+
+
+def _colour_list(rng: np.random.Generator, n_cands: int = 10):
+    """Look-alike pictures (same vectors up to noise) told apart only by the colour the query names."""
+    colours = ["red", "green", "blue", "yellow", "purple"]
+    want = colours[int(rng.integers(len(colours)))]
+    base = _unit(rng.normal(size=DIM))
+    text = f"a {want} flag"
+    query = RerankQuery(text=text, parts=[Media(Modality.TEXT, text=text)],
+                        embeddings=[Embedding(vector=base, tokens=np.zeros((0, DIM), np.float32), segments=[])], vector=base)
+    pos = int(rng.integers(n_cands))
+    cands = []
+    for i in range(n_cands):
+        other = [c for c in colours if c != want][i % 4]
+        main = want if i == pos else other
+        cands.append(Candidate(
+            id=f"c{i}", path=f"/x/c{i}.png", modality=Modality.IMAGE, text="",
+            vector=_unit(base + 0.05 * rng.normal(size=DIM)), tokens=np.zeros((0, DIM), np.float32), segments=[],
+            meta={"colours": {main: 0.8, "white": 0.2}}, first_stage_score=float(rng.uniform(0.5, 0.52)),
+        ))
+    order = sorted(range(n_cands), key=lambda i: -cands[i].first_stage_score)
+    cands = [cands[i] for i in order]
+    for r, c in enumerate(cands, 1):
+        c.first_stage_rank = r
+    return query, cands, {f"c{pos}": 1}
+
+
+def test_reranker_learns_to_match_named_colours():
+    rng = np.random.default_rng(1)
+    data = ListSet()
+    for n in range(80):
+        data.add(f"q{n}", "colours", *_colour_list(rng))
+    model, weight, _ = fit(data, FitConfig(epochs=10, group=8, lr=3e-3, val_frac=0.0, seed=0), {"d": 16, "heads": 2})
+    test = ListSet()
+    for n in range(30):
+        test.add(f"t{n}", "colours", *_colour_list(rng))
+    from xmodal.rerank.train import score_lists
+
+    every = list(range(len(test.lists)))
+    before = list_metrics(test, every, None)["R@1"]
+    after = list_metrics(test, every, score_lists(model, test, every), weight)["R@1"]
+    assert before < 0.4 and after > 0.9
+
+
+def test_lexical_words_agree_on_spoken_and_written_numbers():
+    from xmodal.rerank._features import words
+
+    assert words("eighteenth") == words("18th.")
+    assert words("Press two for sales") == {"press", "2", "sale"}
+    assert words("ninety nine") == {"90", "9"}

@@ -39,6 +39,7 @@ SCALARS = [
     "inv_sqrt_rank",
     "lex_coverage",  # share of the query's content words found in the candidate's text
     "lex_jaccard",
+    "lex_exact",  # the same content words on both sides (a typed prompt and its transcript)
     "maxsim_mean",  # mean over query rows of the best candidate row (late interaction)
     "maxsim_max",
     "has_text",
@@ -97,13 +98,25 @@ def colour_agreement(named: set[str], shares: dict[str, float] | None) -> tuple[
     return 1.0, min(1.0, sum(float(shares.get(c, 0.0)) for c in named))
 
 
+# English number words → the digits a speech recogniser writes ("eighteenth" ↔ "18th"), so a
+# typed query and a transcript agree on numbers
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_BIG = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
+_ORDINAL = {"first": "1st", "second": "2nd", "third": "3rd", "fifth": "5th", "eighth": "8th", "ninth": "9th", "twelfth": "12th"}
+NUMBER_WORDS: dict[str, str] = {w: str(i) for i, w in enumerate(_UNITS)} | {w: str(n) for w, n in (_TENS | _BIG).items()}
+NUMBER_WORDS |= {w + "th": str(i) + "th" for i, w in enumerate(_UNITS) if i > 3 and w + "th" not in ("fiveth", "eightth", "nineth", "twelveth")}
+NUMBER_WORDS |= {w[:-1] + "ieth": f"{n}th" for w, n in _TENS.items()} | {w + "th": f"{n}th" for w, n in _BIG.items()} | _ORDINAL
+
+
 def words(text: str) -> set[str]:
-    """Lower-cased content words, digits and stop words dropped, a plural 's' folded."""
+    """Lower-cased content words: stop words dropped, number words as digits, a plural 's' folded."""
     out = set()
     for w in _WORD.findall(text.lower()):
-        if w.isdigit() or w in _STOP or len(w) < 2:
+        w = NUMBER_WORDS.get(w, w)
+        if w in _STOP or (len(w) < 2 and not w.isdigit()):
             continue
-        out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+        out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") and not w[0].isdigit() else w)
     return out
 
 
@@ -193,13 +206,14 @@ def scalar_features(q: QueryFeats, cands: Sequence[Candidate], feats: Sequence[C
         inter = len(q.words & cw)
         sims = qrows @ f.tokens.T  # (Lq', Lc)
         best = sims.max(axis=1) if sims.size else np.zeros(1)
-        out[i, :11] = [
+        out[i, :12] = [
             float(q.vector @ f.tokens[0]),
             first[i],
             norm[i],
             1.0 / np.sqrt(max(c.first_stage_rank, i + 1)),
             inter / len(q.words) if q.words else 0.0,
             inter / len(q.words | cw) if (q.words or cw) else 0.0,
+            1.0 if q.words and q.words == cw else 0.0,
             float(best.mean()),
             float(best.max()),
             1.0 if (c.text or "").strip() else 0.0,
@@ -210,8 +224,8 @@ def scalar_features(q: QueryFeats, cands: Sequence[Candidate], feats: Sequence[C
         ]
         mod = c.modality.value if isinstance(c.modality, Modality) else str(c.modality)
         if mod in MODALITIES:
-            out[i, 11 + MODALITIES.index(mod)] = 1.0
-        out[i, 11 + len(MODALITIES) + MODALITIES.index(q.modality)] = 1.0
+            out[i, 12 + MODALITIES.index(mod)] = 1.0
+        out[i, 12 + len(MODALITIES) + MODALITIES.index(q.modality)] = 1.0
     return out
 
 

@@ -23,7 +23,7 @@ class MatcherConfig:
     heads: int = 4
     n_cross: int = 1
     n_kinds: int = 12
-    n_scalar: int = 21
+    n_scalar: int = 22
     dropout: float = 0.1
     max_q: int = 32
     max_c: int = 64
