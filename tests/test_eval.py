@@ -32,7 +32,7 @@ from xmodal.eval import (
     write_json,
 )
 from xmodal.eval.dataset import guess_modality
-from xmodal.types import Modality, SearchResult
+from xmodal.types import Modality, SearchResult, Segment
 
 KS = (1, 5, 10, 100)
 
@@ -328,7 +328,11 @@ class FakeIndex:
             score = len(words & iw) + (0.5 if rerank and mod == Modality.TEXT else 0.0)
             scored.append((-score, i, mod, path))
         scored.sort()
-        return [SearchResult(id=i, path=p, modality=m, score=-s) for s, i, m, p in scored[:k]]
+        out = [SearchResult(id=i, path=p, modality=m, score=-s) for s, i, m, p in scored[:k]]
+        for r in out if rerank else []:  # a reranker says where each item matched
+            r.segment = Segment("region", index=0, box=(0.0, 0.0, 0.5, 0.5))
+            r.meta["reason"] = f"attention on {r.segment.describe()} of {r.id}"
+        return out
 
 
 @pytest.fixture(autouse=True)
@@ -381,6 +385,10 @@ def test_evaluate_rerank_stage_and_include_runs(tmp_path):
     assert "rerank" in res["by_pair"]["text->image"]
     # the fake reranker lifts text items: t-red's top hit becomes txt-red (grade 1, not 2)
     assert res["runs"]["rerank"]["t-red"][0][0] == "txt-red"
+    # where the top results matched is kept for the rerank stage only (the first stage has none)
+    assert res["explanations"]["rerank"]["t-red"]["txt-red"] == "attention on region (0.00,0.00)-(0.50,0.50) of txt-red"
+    assert not res["explanations"]["retrieve"]
+    assert all(len(w) <= 5 for w in res.explanations["rerank"].values())
     assert res.per_query["retrieve"]["nDCG@10"]["t-red"] == pytest.approx(1.0)
     assert res.per_query["rerank"]["nDCG@10"]["t-red"] == pytest.approx((1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3)))
     fake = next(iter(FakeIndex.instances.values()))
@@ -466,6 +474,8 @@ def test_reports(tmp_path):
     # i-blue (an image query) failed: it is shown as an embedded JPEG thumbnail
     assert "query i-blue" in text
     assert any(s.startswith("data:image/jpeg;base64,") for s in p.srcs)
+    # reranked results say where they matched
+    assert "matched at: attention on region (0.00,0.00)-(0.50,0.50)" in text
     # a-bell (an audio query) failed: it gets an inline player
     assert "audio" in p.tags and any(s.startswith("data:audio/") for s in p.srcs)
     # query text is escaped, shown as text and never run

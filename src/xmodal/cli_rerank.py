@@ -42,6 +42,7 @@ def rerank(
 
     console = Console()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one line per clip otherwise
     if not 0.0 <= val_frac < 1.0:
         console.print(f"[red]error:[/] --val-frac must be in [0, 1), got {val_frac}")
         raise typer.Exit(2)

@@ -282,6 +282,7 @@ def _query_html(q: Query, media: _MediaHtml) -> str:
 def _failed_section(result: Mapping[str, Any], es: EvalSet, runs: Mapping[str, Any], n_failed: int) -> str:
     stage = "rerank" if "rerank" in runs else "retrieve"
     run = runs.get(stage, {})
+    explained = (getattr(result, "explanations", None) or result.get("explanations") or {}).get(stage, {})
     failed = []
     for qid in sorted(es.qrels):
         if qid not in es.queries:
@@ -313,9 +314,11 @@ def _failed_section(result: Mapping[str, Any], es: EvalSet, runs: Mapping[str, A
         for pos, (doc, score) in enumerate(ranked[:TOP_SHOWN], start=1):
             cls = "hit" if judged.get(doc, 0) >= 1 else "miss"
             mark = " ✔ relevant" if cls == "hit" else ""
+            why = explained.get(qid, {}).get(doc)
             cells.append(
                 f"<td class={cls}><div class=rank>#{pos} · score {score:.4f}{mark}</div>"
                 + _item_html(es.corpus.get(doc), doc, media)
+                + (f"<div class=why>matched at: {html.escape(why)}</div>" if why else "")
                 + "</td>"
             )
         where = f"found at rank {rank}" if rank else f"not in the top {len(ranking)}"
@@ -337,6 +340,7 @@ table.metrics{border-collapse:collapse;margin:8px 0 20px}
 table.metrics td,table.metrics th{border:1px solid #ccc;padding:3px 8px}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 section.fail{border-top:1px solid #ccc;padding:10px 0}
+.why{font-size:11px;color:#555;margin-top:4px}
 .query{margin-bottom:6px}.qtext{font-size:1.05em;font-weight:600}
 table.results td{vertical-align:top;width:170px;padding:4px;border:2px solid #eee}
 td.hit{border-color:#2ca02c!important}td.expected{border-color:#ff7f0e!important;background:#fff7ee}

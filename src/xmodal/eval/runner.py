@@ -41,10 +41,13 @@ class EvalResult(dict):
     """The JSON-ready result, plus in-memory details for reports (not serialised).
 
     Attributes: `runs[stage][query_id]` -> [(corpus_id, score), ...] as retrieved;
-    `per_query[stage][metric][query_id]`; `eval_set` (the loaded EvalSet).
+    `explanations[stage][query_id][corpus_id]` -> where that top result matched (the region,
+    time span or page, with the reranker's reason); `per_query[stage][metric][query_id]`;
+    `eval_set` (the loaded EvalSet).
     """
 
     runs: dict[str, dict[str, RankedList]]
+    explanations: dict[str, dict[str, dict[str, str]]]
     per_query: dict[str, dict[str, dict[str, float]]]
     eval_set: EvalSet | None
 
@@ -145,9 +148,15 @@ def _build_index(idx: Any, es: EvalSet, progress: bool = False) -> list[dict[str
     return failed
 
 
+#: results per query whose "where it matched" the runner keeps for reports
+EXPLAINED_TOP = 5
+
+
 def _search(
-    idx: Any, query: Query, k: int, modalities: Sequence[Modality] | None, rerank: str | None
+    idx: Any, query: Query, k: int, modalities: Sequence[Modality] | None, rerank: str | None,
+    why: dict[str, str] | None = None,
 ) -> RankedList:
+    """Ranked (id, score) pairs; fills `why` with where each of the top results matched."""
     kwargs: dict[str, Any] = {"text": query.text, "file": query.path, "k": k}
     if modalities is not None:
         kwargs["modalities"] = list(modalities)
@@ -160,6 +169,8 @@ def _search(
         if r.id not in seen:
             seen.add(r.id)
             ranked.append((str(r.id), float(r.score)))
+            if why is not None and len(ranked) <= EXPLAINED_TOP and (r.segment or r.meta.get("reason")):
+                why[str(r.id)] = str(r.meta.get("reason") or r.segment.describe())
     return ranked
 
 
@@ -258,6 +269,7 @@ def evaluate(
 
         stages = ["retrieve"] + (["rerank"] if rerank is not None else [])
         runs: dict[str, dict[str, RankedList]] = {s: {} for s in stages}
+        explanations: dict[str, dict[str, dict[str, str]]] = {s: {} for s in stages}
         latency: dict[str, list[float]] = {s: [] for s in stages}
         corpus_mods = es.corpus_modalities
         multi = len(corpus_mods) > 1
@@ -286,7 +298,7 @@ def evaluate(
                 for stage in stages:
                     rr = rerank if stage == "rerank" else None
                     t0 = time.perf_counter()
-                    runs[stage][qid] = _search(idx, query, depth, None, rr)
+                    runs[stage][qid] = _search(idx, query, depth, None, rr, explanations[stage].setdefault(qid, {}))
                     latency[stage].append((time.perf_counter() - t0) * 1000.0)
                     tick()
                     for cm in corpus_mods:
@@ -358,7 +370,9 @@ def evaluate(
     result["index_dir"] = str(idx_path) if tmp is None else None
     if include_runs:
         result["runs"] = {s: {q: [[d, round(sc, 6)] for d, sc in r] for q, r in run.items()} for s, run in runs.items()}
+        result["explanations"] = {s: {q: w for q, w in e.items() if w} for s, e in explanations.items()}
     result.runs = runs
+    result.explanations = explanations
     result.per_query = per_query
     result.eval_set = es
     return result
