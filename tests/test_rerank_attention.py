@@ -14,7 +14,8 @@ from mediagen import make_image, make_text
 from xmodal.errors import ModelUnavailable
 from xmodal.rerank import RERANKERS, Candidate, RerankQuery
 from xmodal.rerank.attention import DEFAULT_DIR, AttentionReranker, load_artifact, save_artifact
-from xmodal.rerank.train import FitConfig, ListSet, fit, list_metrics
+from xmodal.rerank.base import fuse_scores
+from xmodal.rerank.train import MIN_PAIR_VAL_LISTS, FitConfig, ListSet, choose_pair_weights, fit, list_metrics, score_lists
 from xmodal.types import Embedding, Media, Modality, Segment
 
 DIM = 32
@@ -80,6 +81,20 @@ def test_trained_reranker_beats_first_stage_on_its_set(trained):
     assert first["R@1"] < 0.6
     assert after["R@1"] >= first["R@1"] + 0.25, (first, after, metrics["history"][-3:])
     assert after["MRR@10"] > first["MRR@10"]
+
+
+def test_fusion_weight_per_modality_pair(trained):
+    data, model, _, metrics, out, _ = trained
+    pw = metrics["pair_weights"]
+    assert set(pw) == {"text->image"} and pw["text->image"]["val_lists"] == len(data.lists)
+    rr = AttentionReranker(out)
+    assert rr.weight_for(Modality.TEXT, Modality.IMAGE) == pw["text->image"]["weight"] > 0
+    assert rr.weight_for(Modality.AUDIO, Modality.IMAGE) == rr.fusion_weight  # a pair never validated
+    # too few validation lists to trust the reranker on a pair: the first stage decides there
+    few = list(range(MIN_PAIR_VAL_LISTS - 1))
+    assert choose_pair_weights(data, few, score_lists(model, data, few))["text->image"]["weight"] == 0.0
+    # one weight per item: the first item keeps its first-stage score, the second its reranker score
+    assert list(fuse_scores([1.0, 0.0], [0.0, 1.0], [0.0, 1.0])) == [1.0, 1.0]
 
 
 def test_artifact_round_trips(trained):
@@ -241,8 +256,6 @@ def test_reranker_learns_to_match_named_colours():
     test = ListSet()
     for n in range(30):
         test.add(f"t{n}", "colours", *_colour_list(rng))
-    from xmodal.rerank.train import score_lists
-
     every = list(range(len(test.lists)))
     before = list_metrics(test, every, None)["R@1"]
     after = list_metrics(test, every, score_lists(model, test, every), weight)["R@1"]

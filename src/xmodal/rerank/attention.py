@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ModelUnavailable
 from ._features import EXPLAINING, KINDS, SCALARS, candidate_features, clamp_segment, query_features, scalar_features
+from ..types import Modality
 from .base import Candidate, Reranker, RerankQuery, RerankScore
 
 if TYPE_CHECKING:
@@ -106,10 +107,15 @@ class AttentionReranker(Reranker):
         self.path = Path(path)
         self.model, self.meta = load_artifact(self.path)
         self.fusion_weight = float(self.meta.get("fusion_weight", 1.0))
+        # weights chosen per modality pair on validation; pairs not validated use fusion_weight
+        self.pair_weights = {p: float(v["weight"]) for p, v in self.meta.get("metrics", {}).get("pair_weights", {}).items()}
         self.dim = int(self.meta["config"]["dim_in"])
 
+    def weight_for(self, query: Modality, candidate: Modality) -> float:
+        return self.pair_weights.get(f"{Modality(query).value}->{Modality(candidate).value}", self.fusion_weight)
+
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "path": str(self.path), "version": self.meta.get("version"),
+        return {**super().config(), "pair_weights": self.pair_weights, "path": str(self.path), "version": self.meta.get("version"),
                 "fingerprint": self.meta.get("training", {}).get("fingerprint")}
 
     def rerank(self, query: RerankQuery, candidates: Sequence[Candidate]) -> list[RerankScore]:

@@ -24,6 +24,11 @@ class RerankQuery:
     embeddings: list[Embedding]  # one per part: vector + tokens + segments
     vector: np.ndarray  # the fused first-stage query vector
 
+    @property
+    def modality(self) -> Modality:
+        """The query's media modality (its first non-text part), else text."""
+        return next((p.modality for p in self.parts if p.modality != Modality.TEXT), Modality.TEXT)
+
 
 @dataclass
 class Candidate:
@@ -56,6 +61,10 @@ class Reranker(ABC):
     # weight chosen on a validation split in their artifact.
     fusion_weight: float = 1.0
 
+    def weight_for(self, query: Modality, candidate: Modality) -> float:
+        """The fusion weight for one modality pair (trained rerankers may set one per pair)."""
+        return self.fusion_weight
+
     @abstractmethod
     def rerank(self, query: RerankQuery, candidates: Sequence[Candidate]) -> list[RerankScore]:
         """One RerankScore per candidate, in the candidates' order."""
@@ -64,15 +73,16 @@ class Reranker(ABC):
         return {"reranker": type(self).__name__, "fusion_weight": self.fusion_weight}
 
 
-def fuse_scores(first: Sequence[float], second: Sequence[float], weight: float) -> np.ndarray:
-    """Convex combination of min-max normalised scores (weight on `second`)."""
+def fuse_scores(first: Sequence[float], second: Sequence[float], weight: "float | Sequence[float]") -> np.ndarray:
+    """Convex combination of min-max normalised scores (weight on `second`; one per item or one for all)."""
 
     def norm(x: Sequence[float]) -> np.ndarray:
         a = np.asarray(x, dtype=np.float64)
         span = a.max() - a.min() if len(a) else 0.0
         return (a - a.min()) / span if span > 0 else np.zeros_like(a)
 
-    return (1.0 - weight) * norm(first) + weight * norm(second)
+    w = np.asarray(weight, dtype=np.float64)
+    return (1.0 - w) * norm(first) + w * norm(second)
 
 
 def rerank_results(
@@ -102,7 +112,8 @@ def rerank_results(
             )
         )
     scored = reranker.rerank(query, cands)
-    fused = fuse_scores([r.score for r in head], [s.score for s in scored], reranker.fusion_weight)
+    weights = [reranker.weight_for(query.modality, c.modality) for c in cands]
+    fused = fuse_scores([r.score for r in head], [s.score for s in scored], weights)
     for r, s, f in zip(head, scored, fused):
         r.scores.update(first_stage=r.score, rerank=float(s.score), fused=float(f))
         r.score = float(f)

@@ -16,6 +16,7 @@ with the engine's `fuse_scores`). Seeds are fixed.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import time
@@ -130,14 +131,16 @@ def collect(set_dir: str | Path, split: str = "train", profile: str = "default",
         query, cands = cap.last
         out.add(qid, es.name, query, cands, es.qrels[qid])
     info = {"set": es.name, "split": split, "queries": len(es.queries), "first_stage": base["stages"]["retrieve"],
-            "fingerprint": _data_fingerprint(set_dir, split, profile)}
+            "fingerprint": _data_fingerprint(set_dir, split, json.dumps(idx.space.fingerprint(), sort_keys=True, default=str))}
     return out, info
 
 
-def _data_fingerprint(set_dir: Path, split: str, profile: str) -> str:
+def _data_fingerprint(set_dir: Path, split: str, space_key: str) -> str:
+    """The set's corpus, queries and judgements, and the space that embedded them (encoders,
+    settings, binding): the first-stage lists a reranker learns from depend on all of them."""
     from ..eval import corpus_fingerprint
 
-    h = hashlib.sha256(corpus_fingerprint(set_dir, profile).encode())
+    h = hashlib.sha256(corpus_fingerprint(set_dir, space_key).encode())
     h.update((set_dir / "queries.jsonl").read_bytes())
     h.update((set_dir / "qrels" / f"{split}.tsv").read_bytes())
     return h.hexdigest()[:16]
@@ -210,14 +213,61 @@ def list_metrics(data: ListSet, which: Sequence[int], scores: Sequence[np.ndarra
 
 
 def choose_weight(data: ListSet, which: Sequence[int], scores: Sequence[np.ndarray]) -> tuple[float, dict[str, float]]:
-    """The fusion weight in {0, .05, ..., 1} with the best R@1 + MRR@10 on these lists."""
-    best = (-1.0, 0.0, {})
+    """The fusion weight in {0, .05, ..., 1} with the best R@1 + MRR@10 on these lists, averaged
+    over their sets (tasks) rather than pooled, so a large set cannot buy a gain with a loss on a
+    small one; returns it with the pooled metrics at that weight."""
+    best = (-1.0, 0.0)
     for w in np.round(np.linspace(0, 1, 21), 2):
-        m = list_metrics(data, which, scores, float(w))
-        key = m["R@1"] + m["MRR@10"]
+        key = macro_key(data, which, scores, float(w))
         if key > best[0] + 1e-9:
-            best = (key, float(w), m)
-    return best[1], best[2]
+            best = (key, float(w))
+    return best[1], list_metrics(data, which, scores, best[1])
+
+
+#: a modality pair needs this many validation lists before the reranker is trusted on it;
+#: below, its fusion weight is 0 (the first stage decides): a handful of queries cannot tell a
+#: real gain from noise, and a reranker that hurts a task is worse than none
+MIN_PAIR_VAL_LISTS = 30
+
+
+def list_pair(lst: TrainList) -> str:
+    """'query modality->candidate modality' of a list (its candidates' majority modality)."""
+    from ._features import MODALITIES, SCALARS
+
+    q_cols = [SCALARS.index(f"query_{m}") for m in MODALITIES]
+    c_cols = [SCALARS.index(f"cand_{m}") for m in MODALITIES]
+    q = MODALITIES[int(np.argmax(lst.scalars[0, q_cols]))]
+    c = MODALITIES[int(np.argmax(lst.scalars[:, c_cols].sum(0)))]
+    return f"{q}->{c}"
+
+
+def choose_pair_weights(data: ListSet, which: Sequence[int], scores: Sequence[np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per modality pair: the fusion weight chosen on its own validation lists (0 with too few)."""
+    by_pair: dict[str, list[int]] = {}
+    for j, i in enumerate(which):
+        by_pair.setdefault(list_pair(data.lists[i]), []).append(j)
+    out = {}
+    for pair, js in sorted(by_pair.items()):
+        sub, sub_scores = [which[j] for j in js], [scores[j] for j in js]
+        if len(js) < MIN_PAIR_VAL_LISTS:
+            out[pair] = {"weight": 0.0, "val_lists": len(js), "why": f"fewer than {MIN_PAIR_VAL_LISTS} validation lists"}
+            continue
+        w, m = choose_weight(data, sub, sub_scores)
+        base = list_metrics(data, sub, None)
+        out[pair] = {"weight": w, "val_lists": len(js), "val_R@1": [round(base["R@1"], 4), round(m["R@1"], 4)]}
+    return out
+
+
+def macro_key(data: ListSet, which: Sequence[int], scores: Sequence[np.ndarray], weight: float) -> float:
+    """R@1 + MRR@10 of the fused lists, averaged over the sets they come from."""
+    groups: dict[str, list[int]] = {}
+    for j, i in enumerate(which):
+        groups.setdefault(data.lists[i].group, []).append(j)
+    key = 0.0
+    for js in groups.values():
+        m = list_metrics(data, [which[j] for j in js], [scores[j] for j in js], weight)
+        key += (m["R@1"] + m["MRR@10"]) / len(groups)
+    return key
 
 
 def fit(data: ListSet, cfg: FitConfig | None = None, model_cfg: dict[str, Any] | None = None) -> tuple[Any, float, dict[str, Any]]:
@@ -304,7 +354,7 @@ def _fit(data: ListSet, cfg: FitConfig | None, model_cfg: dict[str, Any] | None)
             losses.append(loss.item())
         val_scores = score_lists(model, data, val_i)
         w, m = choose_weight(data, val_i, val_scores)
-        key = m["R@1"] + m["MRR@10"]
+        key = macro_key(data, val_i, val_scores, w)
         history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "weight": w, **{k: round(float(v), 4) for k, v in m.items()}})
         log.info("epoch %d: %s", epoch + 1, history[-1])
         if key > best["key"]:
@@ -314,7 +364,10 @@ def _fit(data: ListSet, cfg: FitConfig | None, model_cfg: dict[str, Any] | None)
             break
     model.load_state_dict(best["state"])
     model.eval()
+    pair_weights = choose_pair_weights(data, val_i, score_lists(model, data, val_i))
+    log.info("fusion weight per modality pair: %s", {p: v["weight"] for p, v in pair_weights.items()})
     metrics = {
+        "pair_weights": pair_weights,
         "n_train_lists": len(usable), "n_val_lists": len(val_i), "best_epoch": best["epoch"],
         "val_first_stage": {k: round(float(v), 4) for k, v in base_val.items()},
         "val_reranked": {k: round(float(v), 4) for k, v in best["metrics"].items()},
