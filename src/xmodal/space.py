@@ -23,7 +23,7 @@ from .encode.base import Encoder, l2_normalize
 from .errors import MediaError, XModalError
 from .types import Embedding, Media, Modality
 
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+PROFILES: dict[str, dict[str, Any]] = {
     # offline: every weight ships inside a registry package
     "default": {
         "text": {"encoder": "minilm-int8"},
