@@ -10,6 +10,8 @@ CACHE="${XMODAL_CACHE:-$HOME/.cache/xmodal}"
 SAMPLE="$CACHE/demo"
 INDEX="$CACHE/demo-index"
 $X data demo "$SAMPLE"
+# the demo index is derived data: if an older xmodal (other encoders or binding) built it, rebuild it
+if [ -d "$INDEX" ] && ! $X info --index "$INDEX" >/dev/null 2>&1; then rm -rf "$INDEX"; fi
 $X index "$SAMPLE" --index "$INDEX"
 $X info --index "$INDEX"
 show() { echo; echo "== $1"; shift; $X search "$@" --index "$INDEX"; }

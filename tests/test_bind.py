@@ -225,6 +225,10 @@ def test_index_records_binding_and_rejects_another(tmp_path):
     assert hit.score > 0.999  # the query went through the same head as the indexed item
     with pytest.raises(IndexMismatchError, match="binding"):
         xmodal.open(tmp_path / "idx", binding=tmp_path / "b2")
+    # the binding folder replaced by another version of itself (an upgraded default): say so
+    _random_binding("one", 7).save(tmp_path / "b1")
+    with pytest.raises(IndexMismatchError, match="another version of binding 'one'.*Re-index"):
+        xmodal.open(tmp_path / "idx")
     plain = tmp_path / "plain"
     xmodal.open(plain, PROFILE)
     with pytest.raises(IndexMismatchError, match="binding"):

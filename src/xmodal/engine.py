@@ -138,6 +138,13 @@ class Index:
         if have.get("binding") != want.get("binding"):
             built = (have.get("binding") or {}).get("name")
             asked = (want.get("binding") or {}).get("name")
+            if built and built == asked:  # same binding name, other weights: e.g. an upgraded default
+                raise IndexMismatchError(
+                    f"{self.path} was built with another version of binding {built!r} (its weights "
+                    f"{have['binding'].get('weights_sha256', '?')[:12]} are not the installed "
+                    f"{want['binding'].get('weights_sha256', '?')[:12]}), so its vectors no longer match new queries. "
+                    "Re-index into a new folder (or delete this one and index again), or install the xmodal that built it."
+                )
             raise IndexMismatchError(
                 f"{self.path} was built {f'with binding {built!r}' if built else 'without a binding'}; opening it "
                 f"{f'with binding {asked!r}' if asked else 'without one'} would mix vector spaces. "
