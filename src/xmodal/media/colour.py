@@ -83,8 +83,7 @@ def colour_shares(im: "Image") -> dict[str, float]:
     total = counts.sum()
     if total == 0:
         return {}
-    shares = {BASIC_COLOURS[i]: round(float(counts[i] / total), 3) for i in np.argsort(-counts) if counts[i] / total >= MIN_SHARE}
-    return shares
+    return {BASIC_COLOURS[i]: round(float(counts[i] / total), 3) for i in np.argsort(-counts) if counts[i] / total >= MIN_SHARE}
 
 
 def mean_shares(images: list["Image"]) -> dict[str, float]:

@@ -49,6 +49,8 @@ SCALARS = [
     *(f"query_{m}" for m in MODALITIES),
 ]
 
+_N_PAIR = SCALARS.index(f"cand_{MODALITIES[0]}")  # where the modality one-hots start
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 # a short English stop list: the sets' captions are "A castle in ruins." style phrases
 _STOP = frozenset(
@@ -206,7 +208,7 @@ def scalar_features(q: QueryFeats, cands: Sequence[Candidate], feats: Sequence[C
         inter = len(q.words & cw)
         sims = qrows @ f.tokens.T  # (Lq', Lc)
         best = sims.max(axis=1) if sims.size else np.zeros(1)
-        out[i, :12] = [
+        out[i, :_N_PAIR] = [
             float(q.vector @ f.tokens[0]),
             first[i],
             norm[i],
@@ -224,8 +226,8 @@ def scalar_features(q: QueryFeats, cands: Sequence[Candidate], feats: Sequence[C
         ]
         mod = c.modality.value if isinstance(c.modality, Modality) else str(c.modality)
         if mod in MODALITIES:
-            out[i, 12 + MODALITIES.index(mod)] = 1.0
-        out[i, 12 + len(MODALITIES) + MODALITIES.index(q.modality)] = 1.0
+            out[i, _N_PAIR + MODALITIES.index(mod)] = 1.0
+        out[i, _N_PAIR + len(MODALITIES) + MODALITIES.index(q.modality)] = 1.0
     return out
 
 
