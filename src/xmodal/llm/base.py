@@ -93,6 +93,38 @@ def yes_no_from_top_logprobs(top: Sequence[tuple[str, float]]) -> float | None:
     return ly - ln
 
 
+# The OpenAI chat-completions wire format, spoken by llama.cpp's server API and by any
+# OpenAI-compatible endpoint alike.
+YES_NO_REQUEST = {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": 20}
+
+
+def chat_request(wire_messages: list[dict[str, Any]], max_tokens: int, temperature: float,
+                 json_schema: dict[str, Any] | None, strict: bool = False) -> dict[str, Any]:
+    """A chat-completions request body; with a schema, constrained JSON output is asked for."""
+    body: dict[str, Any] = {"messages": wire_messages, "max_tokens": int(max_tokens), "temperature": float(temperature)}
+    if json_schema is not None:
+        spec: dict[str, Any] = {"name": "answer", "schema": json_schema}
+        if strict:
+            spec["strict"] = True
+        body["response_format"] = {"type": "json_schema", "json_schema": spec}
+    return body
+
+
+def reply_text(response: dict[str, Any]) -> str:
+    """The first choice's message content of a chat-completions response ('' if none)."""
+    return str(response["choices"][0].get("message", {}).get("content") or "")
+
+
+def yes_no_from_response(response: dict[str, Any]) -> float | None:
+    """`yes_no_from_top_logprobs` of a chat-completions response's first token; None without logprobs."""
+    try:
+        top = response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        pairs = [(t["token"], float(t["logprob"])) for t in top]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return yes_no_from_top_logprobs(pairs)
+
+
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 
 

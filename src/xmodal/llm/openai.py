@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Sequence
 
-from .base import ChatBackend, LLMError, LLMTimeout, LLMUnavailable, Message, yes_no_from_top_logprobs
+from .base import YES_NO_REQUEST, ChatBackend, LLMError, LLMTimeout, LLMUnavailable, Message, chat_request, reply_text, yes_no_from_response
 
 
 def _image_url(image: Any) -> str:
@@ -113,26 +113,20 @@ class OpenAIBackend(ChatBackend):
         json_schema: dict[str, Any] | None = None,
         timeout_s: float = 30.0,
     ) -> str:
-        body: dict[str, Any] = {"model": self.model, "messages": _wire(messages, self.supports_images),
-                                "max_tokens": int(max_tokens), "temperature": float(temperature)}
+        body = {"model": self.model,
+                **chat_request(_wire(messages, self.supports_images), max_tokens, temperature, json_schema, strict=True)}
         if self.seed is not None:
             body["seed"] = self.seed
-        if json_schema is not None:
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "answer", "schema": json_schema, "strict": True}}
-        data = self._post(body, timeout_s)
-        return str(data["choices"][0].get("message", {}).get("content") or "")
+        return reply_text(self._post(body, timeout_s))
 
     def yes_no(self, messages: Sequence[Message], *, timeout_s: float = 30.0) -> float | None:
         if not self.logprobs:
             return None
-        body = {"model": self.model, "messages": _wire(messages, self.supports_images), "max_tokens": 1,
-                "temperature": 0.0, "logprobs": True, "top_logprobs": 20}
+        body = {"model": self.model, "messages": _wire(messages, self.supports_images), **YES_NO_REQUEST}
         data = self._post(body, timeout_s)
         try:
-            top = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-            pairs = [(t["token"], float(t["logprob"])) for t in top]
+            data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
         except (KeyError, IndexError, TypeError):
             self.logprobs = False  # the server does not return them; stop asking
             return None
-        return yes_no_from_top_logprobs(pairs)
+        return yes_no_from_response(data)
