@@ -103,13 +103,17 @@ def colour_agreement(named: set[str], shares: dict[str, float] | None) -> tuple[
 # English number words → the digits a speech recogniser writes ("eighteenth" ↔ "18th"), so a
 # typed query and a transcript agree on numbers
 _UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_ORDINALS = ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+             "fifteenth sixteenth seventeenth eighteenth nineteenth").split()
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _BIG = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
-_ORDINAL = {"first": "1st", "second": "2nd", "third": "3rd", "fifth": "5th", "eighth": "8th", "ninth": "9th", "twelfth": "12th"}
-NUMBER_WORDS: dict[str, str] = {w: str(i) for i, w in enumerate(_UNITS)} | {w: str(n) for w, n in (_TENS | _BIG).items()}
-NUMBER_WORDS |= {w + "th": str(i) + "th" for i, w in enumerate(_UNITS) if i > 3 and w + "th" not in ("fiveth", "eightth", "nineth", "twelveth")}
-NUMBER_WORDS |= {w[:-1] + "ieth": f"{n}th" for w, n in _TENS.items()} | {w + "th": f"{n}th" for w, n in _BIG.items()} | _ORDINAL
-
+NUMBER_WORDS: dict[str, str] = (
+    {w: str(i) for i, w in enumerate(_UNITS)}
+    | {w: str(n) for w, n in (_TENS | _BIG).items()}
+    | {w: f"{i}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(i, 'th') }" for i, w in enumerate(_ORDINALS, 1)}
+    | {w[:-1] + "ieth": f"{n}th" for w, n in _TENS.items()}
+    | {w + "th": f"{n}th" for w, n in _BIG.items()}
+)
 
 def words(text: str) -> set[str]:
     """Lower-cased content words: stop words dropped, number words as digits, a plural 's' folded."""
