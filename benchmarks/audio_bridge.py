@@ -28,14 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.encode.audio import SpeechSoundAudioEncoder
-from xmodal.encode.sound_bank import (
-    AisfxEmbedder,
-    LogMelStatsEmbedder,
-    clip_embedding,
-    label_text,
-    load_audio_file,
-    load_or_build_bank,
-)
+from xmodal.data.sound_bank import decode_mono as load_audio_file
+from xmodal.encode.sound_bank import AisfxEmbedder, LogMelStatsEmbedder, clip_embedding, label_text, shipped_bank
 from xmodal.encode.text_minilm import MiniLMTextEncoder
 from xmodal.types import Media, Modality
 
@@ -101,7 +95,7 @@ def main() -> int:
     text = MiniLMTextEncoder()
     embedder = AisfxEmbedder() if args.embedder == "aisfx" else LogMelStatsEmbedder()
     t = time.perf_counter()
-    bank = load_or_build_bank(embedder).attach_text(text)
+    bank = shipped_bank(embedder.version).attach_text(text)
     print(f"bank: {len(bank)} Scratch sounds, {len(set(bank.labels))} distinct labels, "
           f"embedder {embedder.version} ({time.perf_counter() - t:.1f} s incl. build if not cached)")
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import platform
 import resource
-import shutil
 import statistics
 import tempfile
 import time

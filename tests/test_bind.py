@@ -13,7 +13,7 @@ import xmodal
 from mediagen import make_image
 from xmodal.bind import Binding, BindingError, load_binding
 from xmodal.bind.artifact import MODALITY_FEATURES
-from xmodal.bind.features import Features, PairData, PairSource
+from xmodal.train.pairs import Features, PairData, PairSource
 from xmodal.encode import ENCODERS, Encoder, l2_normalize
 from xmodal.space import Space
 from xmodal.errors import IndexMismatchError
@@ -60,7 +60,7 @@ def _embeddings(data: PairData) -> list[Embedding]:
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[Binding, dict[str, Any], PairData, np.ndarray]:
-    from xmodal.bind.train import TrainConfig, fit_head
+    from xmodal.train.bind import TrainConfig, fit_head
 
     data, owner = _synthetic()
     cfg = TrainConfig(epochs=25, batch_size=64, lr=5e-3, patience=25, seed=0)
@@ -83,7 +83,7 @@ def test_numpy_inference_matches_torch(trained):
     """What training optimised (torch) is what indexing computes (numpy)."""
     import torch
 
-    from xmodal.bind.train import _assemble, _item_vectors, _torch_model, TrainConfig
+    from xmodal.train.bind import _assemble, _item_vectors, _torch_model, TrainConfig
 
     b, _, data, _ = trained
     w = b.head_weights("image")
@@ -123,7 +123,7 @@ def test_artifact_round_trip(tmp_path, trained):
 
 
 def test_attention_head_trains_and_matches_numpy():
-    from xmodal.bind.train import TrainConfig, fit_head
+    from xmodal.train.bind import TrainConfig, fit_head
 
     data, owner = _synthetic(n_concepts=40, seed=1)
     cfg = TrainConfig(head="attn", epochs=6, batch_size=64, d_model=16, n_heads=2, n_queries=2, patience=10)
@@ -175,8 +175,12 @@ class FakeTextEncoder(Encoder):
         return out
 
 
-ENCODERS.register("test-bind-image", FakeImageEncoder)
-ENCODERS.register("test-bind-text", FakeTextEncoder)
+@pytest.fixture(autouse=True)
+def fake_encoders():
+    with ENCODERS.registered("test-bind-image", FakeImageEncoder), ENCODERS.registered("test-bind-text", FakeTextEncoder):
+        yield
+
+
 PROFILE = {"name": "bind-test", "text": {"encoder": "test-bind-text"}, "image": {"encoder": "test-bind-image"}}
 
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from xmodal.encode.audio import SpeechSoundAudioEncoder, _split_tags, _windows, filter_segments
-from xmodal.encode.sound_bank import SoundBank, clean_label, label_text, load_audio_file
+from xmodal.data.sound_bank import clean_label
+from xmodal.data.sound_bank import decode_mono as load_audio_file
+from xmodal.encode.sound_bank import SoundBank, label_text
 from xmodal.errors import MediaError, ModelUnavailable
 from xmodal.types import Media, Modality
 
@@ -43,16 +45,12 @@ def speech_only(text_encoder):
 
 @pytest.fixture(scope="module")
 def bank(text_encoder):
-    """The Scratch reference bank (cached after the first build); skipped where it cannot be had."""
-    from xmodal.encode.sound_bank import AisfxEmbedder, load_or_build_bank
+    """The Scratch reference bank xmodal ships for aisfx."""
+    from xmodal.encode.sound_bank import AisfxEmbedder, shipped_bank
 
     if not AisfxEmbedder.availability()[0]:
         pytest.skip("aisfx not installed")
-    try:
-        b = load_or_build_bank(AisfxEmbedder(), fetch=True)
-    except ModelUnavailable as e:
-        pytest.skip(f"no Scratch sound library here: {e}")
-    return b.attach_text(text_encoder)
+    return shipped_bank(AisfxEmbedder.version).attach_text(text_encoder)
 
 
 def _media(audio: np.ndarray, path: str = "mem.wav") -> Media:
@@ -204,7 +202,21 @@ def test_long_audio_gets_sound_windows_with_correct_times_and_a_truncation_note(
     assert np.allclose(np.linalg.norm(emb.tokens[[emb.segments.index(s) for s in sound]], axis=1), 1.0, atol=1e-4)
     assert [s.index for s in emb.segments] == list(range(len(emb.segments)))
     cfg = enc.config()
-    assert cfg["max_transcribe_s"] == 5.0 and cfg["sound_bank"].startswith("custom")
+    assert cfg["max_transcribe_s"] == 5.0 and f"sha256:{bank.content_hash()[:16]}" in cfg["sound_bank"]
+
+
+def test_fingerprint_names_the_bank_by_its_content(bank, text_encoder):
+    """Two banks with the same size and source but other content give other encoder configs, so an
+    index built with one refuses the other (no silent mix of spaces)."""
+    same = SpeechSoundAudioEncoder(sound_bank=bank, text_encoder=text_encoder).config()
+    assert SpeechSoundAudioEncoder(text_encoder=text_encoder).config() == same  # "auto" is the shipped bank
+    changed = SoundBank(bank.embeddings[::-1].copy(), bank.labels, bank.categories, bank.files,
+                        bank.embedder_version, bank.source)
+    relabelled = SoundBank(bank.embeddings, bank.labels[1:] + bank.labels[:1], bank.categories, bank.files,
+                           bank.embedder_version, bank.source)
+    configs = [SpeechSoundAudioEncoder(sound_bank=b, text_encoder=text_encoder).config()["sound_bank"]
+               for b in (changed, relabelled)]
+    assert same["sound_bank"] not in configs and configs[0] != configs[1]
 
 
 # ---------------------------------------------------------------------------- the sound bridge
@@ -227,7 +239,7 @@ def test_bridge_places_held_out_scratch_sounds_near_their_own_label(bank, text_e
 
 def test_encoder_describes_a_bank_sound_with_its_neighbours(bank, text_encoder):
     """A Scratch sound (in the bank) is described by its own label through the full encoder."""
-    from xmodal.encode.sound_bank import locate_scratch_sounds
+    from xmodal.data.sound_bank import locate_scratch_sounds
 
     try:
         root = locate_scratch_sounds(fetch=False)

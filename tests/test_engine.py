@@ -246,7 +246,7 @@ def test_explicit_ids_replace_the_files_previous_item(tmp_path, folder):
 
 
 def test_touched_file_is_not_rehashed_on_the_next_run(tmp_path, folder, monkeypatch):
-    import xmodal.engine as engine
+    import xmodal.engine.indexer as engine
 
     idx = xmodal.open(tmp_path / "idx", PROFILE)
     idx.add([folder])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import typer
@@ -11,7 +10,8 @@ from typer.testing import CliRunner
 
 from llm_fakes import KeywordLLM
 from xmodal.llm import BACKENDS, LLMOutputError
-from xmodal.refine import REFINERS, RefinedAnswer, ask, find_citations, validate_citations
+from xmodal.engine.ask import ask
+from xmodal.refine import REFINERS, RefinedAnswer, find_citations, validate_citations
 from xmodal.refine.llm import LLMRefiner
 from xmodal.types import Modality, SearchResult, Segment
 
@@ -147,13 +147,23 @@ def test_ask_end_to_end_and_cli(text_index):
     ans = ask(text_index, "castle", k=2, rerank="no-such-reranker", refiner="none")
     assert "failed" in ans.notes[0] and ans.kept and not ans.degraded
 
-    from xmodal.cli_ask import ask as ask_cmd
+    from xmodal.cli.ask import ask as ask_cmd
 
-    BACKENDS.register("keyword-fake", lambda **kw: KeywordLLM(reply="It is [1]."))
+    class KeywordFake(KeywordLLM):
+        def __init__(self, **kw):
+            super().__init__(reply="It is [1].")
+
     app = typer.Typer()
     app.command()(ask_cmd)
     app.command("noop")(lambda: None)  # two commands, so typer keeps `ask` as a subcommand
     runner = CliRunner()
+    with BACKENDS.registered("keyword-fake", KeywordFake):
+        _check_ask_cli(runner, app, text_index)
+    assert "keyword-fake" not in BACKENDS.names()
+    assert "none" in REFINERS.names() and "llm" in REFINERS.names()
+
+
+def _check_ask_cli(runner, app, text_index):
     out = runner.invoke(app, ["ask", "ruined castle", "--index", str(text_index.path), "--backend", "keyword-fake",
                               "--k", "3", "--json", "--no-augment"])
     assert out.exit_code == 0, out.output
@@ -165,4 +175,3 @@ def test_ask_end_to_end_and_cli(text_index):
     assert json.loads(schema.stdout)["title"] == "RefinedAnswer"
     missing = runner.invoke(app, ["ask", "x", "--index", str(text_index.path) + "-nope"])
     assert missing.exit_code == 1
-    assert "none" in REFINERS.names() and "llm" in REFINERS.names()

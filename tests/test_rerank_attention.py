@@ -15,7 +15,7 @@ from xmodal.errors import ModelUnavailable
 from xmodal.rerank import RERANKERS, Candidate, RerankQuery
 from xmodal.rerank.attention import DEFAULT_DIR, AttentionReranker, load_artifact, save_artifact
 from xmodal.rerank.base import fuse_scores
-from xmodal.rerank.train import MIN_PAIR_VAL_LISTS, FitConfig, ListSet, choose_pair_weights, fit, list_metrics, score_lists
+from xmodal.train.rerank import MIN_PAIR_VAL_LISTS, FitConfig, ListSet, choose_pair_weights, fit, list_metrics, score_lists
 from xmodal.types import Embedding, Media, Modality, Segment
 
 DIM = 32
@@ -207,18 +207,18 @@ def _tiny_text_set(root: Path) -> Path:
 def test_cli_trains_an_artifact_from_a_set(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from xmodal.cli_rerank import rerank_train_app
+    from xmodal.cli.train import train_app
 
     monkeypatch.setenv("XMODAL_CACHE", str(tmp_path / "cache"))  # the corpus index is cached here
     set_dir = _tiny_text_set(tmp_path)
     out = tmp_path / "artifact"
-    res = CliRunner().invoke(rerank_train_app, ["rerank", "--pairs", f"{set_dir}:train", "--out", str(out), "--epochs", "2", "--val-frac", "0"])
+    res = CliRunner().invoke(train_app, ["rerank", "--pairs", f"{set_dir}:train", "--out", str(out), "--epochs", "2", "--val-frac", "0"])
     assert res.exit_code == 0, res.output
     meta = json.loads((out / "reranker.json").read_text())
     assert meta["training"]["sources"][0]["split"] == "train" and meta["training"]["fingerprint"]
     assert AttentionReranker(out).fusion_weight == meta["fusion_weight"]
 
-    bad = CliRunner().invoke(rerank_train_app, ["rerank", "--pairs", str(tmp_path / "nope") + ":train", "--out", str(out)])
+    bad = CliRunner().invoke(train_app, ["rerank", "--pairs", str(tmp_path / "nope") + ":train", "--out", str(out)])
     assert bad.exit_code == 1 and "neither a set folder nor a set name" in " ".join(bad.output.split())
 
 

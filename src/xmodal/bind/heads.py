@@ -14,11 +14,12 @@ Kinds (weights are a flat dict of arrays; names below are the keys without the h
 
 from __future__ import annotations
 
-from typing import Any
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import numpy as np
 
-HEAD_KINDS = ("linear", "attn")
+from ..registry import Registry
 
 
 def _norm(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -56,17 +57,45 @@ def attn_pool_forward(tokens: np.ndarray, mask: np.ndarray | None, w: dict[str, 
     return out @ w["Wo"] + w["bo"]
 
 
+class Head(ABC):
+    """One kind of head: its forward pass over a flat dict of weights `w` and its config."""
+
+    needs_tokens: ClassVar[bool] = False
+
+    @abstractmethod
+    def forward(self, w: dict[str, np.ndarray], cfg: dict[str, Any], pooled: np.ndarray,
+                tokens: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        """(n, d) pooled features (and (n, T, d) tokens) → (n, dim) output directions, unnormalised."""
+
+
+class LinearHead(Head):
+    def forward(self, w, cfg, pooled, tokens=None, mask=None):
+        return linear_forward(pooled, w)
+
+
+class AttentionPoolHead(Head):
+    needs_tokens = True
+
+    def forward(self, w, cfg, pooled, tokens=None, mask=None):
+        if tokens is None:
+            raise ValueError("an attention-pooling head needs token features")
+        return linear_forward(pooled, w) + attn_pool_forward(tokens, mask, w, int(cfg.get("heads", 4)))
+
+
+HEADS: Registry[Head] = Registry("binding head", Head)
+HEADS.register("linear", LinearHead)
+HEADS.register("attn", AttentionPoolHead)
+HEAD_KINDS = tuple(HEADS.names())
+
+
 def head_forward(kind: str, w: dict[str, np.ndarray], cfg: dict[str, Any], pooled: np.ndarray,
                  tokens: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
     """The head's (n, dim) output direction (L2-normalised)."""
-    y = linear_forward(pooled, w)
-    if kind == "attn":
-        if tokens is None:
-            raise ValueError("an attention-pooling head needs token features")
-        y = y + attn_pool_forward(tokens, mask, w, int(cfg.get("heads", 4)))
-    elif kind != "linear":
-        raise ValueError(f"unknown head kind {kind!r}: expected one of {HEAD_KINDS}")
-    return _norm(y.astype(np.float32))
+    try:
+        head = HEADS.create(kind)
+    except KeyError:
+        raise ValueError(f"unknown head kind {kind!r}: expected one of {HEAD_KINDS}") from None
+    return _norm(head.forward(w, cfg, pooled, tokens, mask).astype(np.float32))
 
 
 def combine_residual(bridge: np.ndarray, head: np.ndarray, alpha: float, gate: np.ndarray | float = 1.0) -> np.ndarray:

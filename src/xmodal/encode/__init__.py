@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..registry import Registry
 from .base import Encoder, l2_normalize
 
-ENCODERS: Registry[Encoder] = Registry("encoder")
+ENCODERS: Registry[Encoder] = Registry("encoder", Encoder)
 
 # offline default profile, built from packaged weights
 ENCODERS.register("minilm-int8", "xmodal.encode.text_minilm:MiniLMTextEncoder")

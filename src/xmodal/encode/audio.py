@@ -212,9 +212,8 @@ class SpeechSoundAudioEncoder(Encoder):
         max_transcribe_s: only the first this-many seconds are transcribed (CPU cost); the sound
             side still covers the whole audio.
         vad_threshold / vad_min_silence_ms / vad_speech_pad_ms: Silero VAD settings.
-        sound_bank: "auto" (cached Scratch bank, built/fetched on first use), None (speech only),
+        sound_bank: "auto" (the bank xmodal ships for the sound embedder), None (speech only),
             or a ready SoundBank.
-        fetch_bank: allow `apt-get download` of the Scratch sounds when no bank is cached.
         top_k / temperature: the bridge's neighbours and softmax temperature.
         min_sound_weight: the sound vector's weight floor, even for pure speech.
         window_s / long_audio_s: sound windows of ~window_s for audio longer than long_audio_s.
@@ -232,7 +231,6 @@ class SpeechSoundAudioEncoder(Encoder):
         vad_min_silence_ms: int = 500,
         vad_speech_pad_ms: int = 200,
         sound_bank: "SoundBank | str | None" = "auto",
-        fetch_bank: bool = True,
         top_k: int = 5,
         temperature: float = 0.1,
         min_sound_weight: float = 0.1,
@@ -252,7 +250,6 @@ class SpeechSoundAudioEncoder(Encoder):
         self.max_transcribe_s = float(max_transcribe_s)
         self.vad = {"threshold": float(vad_threshold), "min_silence_duration_ms": int(vad_min_silence_ms),
                     "speech_pad_ms": int(vad_speech_pad_ms)}
-        self.fetch_bank = fetch_bank
         self.top_k = int(top_k)
         self.temperature = float(temperature)
         self.min_sound_weight = float(min_sound_weight)
@@ -291,43 +288,33 @@ class SpeechSoundAudioEncoder(Encoder):
     @property
     def bank(self) -> "SoundBank | None":
         """The reference sound bank with label vectors attached, or None (speech only)."""
-        if not self._bank_ready:
-            self._bank_ready = True
-            if self._bank_arg == "auto":
-                from .sound_bank import load_or_build_bank
+        bank = self._resolve_bank()
+        if bank is not None and bank.label_vectors is None:
+            bank.attach_text(self.text_encoder)
+        return bank
 
-                try:
-                    self._bank = load_or_build_bank(self.sound_embedder, fetch=self.fetch_bank)
-                except ModelUnavailable as e:
-                    # no silent speech-only fallback: config() promises the bank, and an index must
-                    # never hold vectors made two different ways
-                    self._bank_ready = False
-                    raise ModelUnavailable(f"{e}. To index audio without sound descriptions, use a profile whose "
-                                           'audio entry has "args": {"sound_bank": null}') from e
+    def _resolve_bank(self) -> "SoundBank | None":
+        if not self._bank_ready:
+            if self._bank_arg == "auto":
+                from .sound_bank import shipped_bank
+
+                # no silent speech-only fallback: config() names the bank, and an index must never
+                # hold vectors made two different ways
+                self._bank = shipped_bank(self.sound_embedder.version)
             elif self._bank_arg is None or isinstance(self._bank_arg, str):
                 if isinstance(self._bank_arg, str):
                     raise ValueError(f"sound_bank={self._bank_arg!r}: use 'auto', None or a SoundBank")
                 self._bank = None
             else:
                 self._bank = self._bank_arg
-            if self._bank is not None:
-                if self._bank.embedder_version != self.sound_embedder.version:
-                    raise ModelUnavailable(f"sound bank was built with {self._bank.embedder_version}, "
-                                           f"but the sound embedder is {self.sound_embedder.version}")
-                if self._bank.label_vectors is None:
-                    self._bank.attach_text(self.text_encoder)
+            if self._bank is not None and self._bank.embedder_version != self.sound_embedder.version:
+                raise ModelUnavailable(f"sound bank was built with {self._bank.embedder_version}, "
+                                       f"but the sound embedder is {self.sound_embedder.version}")
+            self._bank_ready = True
         return self._bank
 
     def config(self) -> dict[str, Any]:
-        from .sound_bank import _scratch_pin
-
-        bank = self._bank_arg
-        if bank == "auto":
-            bank_id = f"scratch-{_scratch_pin()}"
-        elif bank is None:
-            bank_id = None
-        else:
-            bank_id = f"custom-{len(bank)}"  # type: ignore[arg-type]
+        bank = self._resolve_bank()
         return {
             "encoder": "speech-sound",
             "dim": self.dim,
@@ -337,8 +324,9 @@ class SpeechSoundAudioEncoder(Encoder):
             "decode_temperature": 0.0,
             "vad": dict(self.vad),
             "max_transcribe_s": self.max_transcribe_s,
-            "sound_bank": bank_id,
-            "sound_embedder": self.sound_embedder.version if bank_id else None,
+            # the bank by its content, so a changed bank can never pass for the one an index used
+            "sound_bank": f"{bank.source or 'custom'}#sha256:{bank.content_hash()[:16]} ({len(bank)} sounds)" if bank else None,
+            "sound_embedder": self.sound_embedder.version if bank else None,
             "top_k": self.top_k,
             "temperature": self.temperature,
             "min_sound_weight": self.min_sound_weight,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Protocol, Sequence
 
 import numpy as np
 
@@ -32,6 +32,16 @@ class Encoder(ABC):
     def availability(cls) -> tuple[bool, str]:
         """(installed here?, how to get it if not). Must not load weights."""
         return True, ""
+
+
+class EncoderSet(Protocol):
+    """What a composite encoder (video, documents) is handed: the encoders of the space it belongs
+    to, so frames go through the space's image encoder and pages through its text encoder."""
+
+    @property
+    def modalities(self) -> list[Modality]: ...
+
+    def encoder(self, modality: Modality) -> Encoder: ...
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:

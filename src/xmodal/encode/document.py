@@ -5,23 +5,21 @@ the tokens; the document vector is their normalised mean.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from ..errors import MediaError
 from ..types import Embedding, Media, Modality, Segment
-from .base import Encoder, l2_normalize
+from .base import Encoder, EncoderSet, l2_normalize
 
-if TYPE_CHECKING:
-    from ..space import Space
 
 
 class PageDocumentEncoder(Encoder):
     modalities: ClassVar[frozenset[Modality]] = frozenset({Modality.DOCUMENT})
     composite: ClassVar[bool] = True
 
-    def __init__(self, space: "Space", image_weight: float = 0.5, text_poor_chars: int = 200):
+    def __init__(self, space: EncoderSet, image_weight: float = 0.5, text_poor_chars: int = 200):
         self.space = space
         self.image_weight = image_weight
         self.text_poor_chars = text_poor_chars  # pages with less text also get their rendering embedded
@@ -35,7 +33,7 @@ class PageDocumentEncoder(Encoder):
 
     def encode(self, media: Sequence[Media]) -> list[Embedding]:
         text_enc = self.space.encoder(Modality.TEXT)
-        has_images = Modality.IMAGE in self.space.spec
+        has_images = Modality.IMAGE in self.space.modalities
         out = []
         for m in media:
             pages = m.page_texts or ([m.text] if m.text else [])

@@ -23,72 +23,39 @@ On the unseen Tux Paint stamp sounds caption → sound R@10 is 0.20 (chance 0.07
 small (animals, instruments, cartoon effects), so the bridge only knows those ~100 concepts; it
 is a coarse "what kind of sound" signal, not a sound captioner.
 
-The bank's audio embeddings and labels are cached under `cache_dir("sound_bank")/<embedder
-version>/`; label text vectors are recomputed at load time (cheap) so the bank does not depend
-on the text model.
+The bank ships inside xmodal (`encode/assets/sound-bank/`, one `.npz` per sound embedder: clip
+embeddings, labels, categories, source files, and the source package pin), so using it needs no
+network and no apt; `xmodal data sound-bank` rebuilds those files reproducibly from the pinned
+packages (`xmodal.data.sound_bank`). Label text vectors are computed at load time (cheap) so the
+bank does not depend on the text model. An index records the bank by the hash of its content
+(`SoundBank.content_hash`), never by a name that could hide a change.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
-from ..config import cache_dir
-from ..errors import MediaError, ModelUnavailable
+from ..errors import ModelUnavailable
 from .base import l2_normalize
 
 log = logging.getLogger(__name__)
 
-SCRATCH_DEB = "scratch"
-SCRATCH_SOUNDS_REL = Path("usr/share/scratch/Media/Sounds")
-AUDIO_EXTS = (".wav", ".mp3", ".ogg", ".flac", ".aif", ".aiff")
 SAMPLE_RATE = 16000
-
-# Spellings in the Scratch names that MiniLM would not know, mapped to ordinary words.
-_WORD_FIXES = {"xylo": "xylophone", "dijjeridoo": "didgeridoo", "whir": "whirr", "fairydust": "fairy dust",
-               "beatbox": "beat box", "hiphop": "hip hop", "doy": "doy"}
+SHIPPED_BANKS = Path(__file__).parent / "assets" / "sound-bank"
 
 
 class TextEmbedder(Protocol):
     """What the bridge needs from the text side: MiniLM's `embed_texts`."""
 
     def embed_texts(self, texts: list[str]) -> np.ndarray: ...
-
-
-# --------------------------------------------------------------------------------------------
-# decoding
-# --------------------------------------------------------------------------------------------
-
-
-def load_audio_file(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode any audio file PyAV reads into mono float32 at `sample_rate`."""
-    import av  # heavy; only the bank builder and tests decode files themselves
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError(str(path), "no audio stream")
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            chunks: list[np.ndarray] = []
-            for frame in container.decode(audio=0):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):  # flush
-                chunks.append(out.to_ndarray().reshape(-1))
-    except MediaError:
-        raise
-    except Exception as exc:  # av raises many error types; the user needs the file and reason
-        raise MediaError(str(path), f"cannot decode audio: {exc}") from exc
-    if not chunks:
-        raise MediaError(str(path), "audio stream has no samples")
-    return np.concatenate(chunks).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,18 +256,6 @@ def default_sound_embedder() -> SoundEmbedder:
 # --------------------------------------------------------------------------------------------
 
 
-def clean_label(rel_path: str | Path) -> tuple[str, str]:
-    """'Animal/WolfHowl.wav' -> ('wolf howl', 'animal'); 'Human/Laugh-male2.wav' -> ('laugh male', 'human')."""
-    p = Path(rel_path)
-    category = p.parent.name.lower().strip() if p.parent.name else ""
-    stem = p.stem
-    stem = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", stem)  # CamelCase -> words
-    stem = re.sub(r"[-_]+", " ", stem)
-    stem = re.sub(r"\d+", " ", stem)  # Dog1/Dog2 are the same label
-    words = [_WORD_FIXES.get(w, w) for w in stem.lower().split()]
-    return " ".join(words).strip(), category
-
-
 def label_text(label: str) -> str:
     return f"the sound of {label}"
 
@@ -314,6 +269,7 @@ class SoundBank:
     categories: list[str]
     files: list[str]
     embedder_version: str
+    source: str = ""  # where the reference sounds came from (package and version)
     label_vectors: np.ndarray | None = None  # (n, text_dim), filled by attach_text
     mean: np.ndarray = field(init=False)
     std: np.ndarray = field(init=False)
@@ -369,118 +325,49 @@ class SoundBank:
             tags.append(sorted(merged.items(), key=lambda t: -t[1]))
         return l2_normalize(out), tags
 
+    def content_hash(self) -> str:
+        """sha256 over what decides the bridge's output: embeddings (float32), labels, embedder."""
+        h = hashlib.sha256()
+        h.update(self.embedder_version.encode())
+        h.update(np.ascontiguousarray(self.embeddings, dtype="<f4").tobytes())
+        h.update("\x1f".join(self.labels).encode())
+        return h.hexdigest()
+
     # ---- persistence --------------------------------------------------------------------
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "embeddings.npy", self.embeddings)
-        meta = {"embedder_version": self.embedder_version, "labels": self.labels,
-                "categories": self.categories, "files": self.files}
-        tmp = folder / "labels.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1))
-        tmp.replace(folder / "labels.json")  # labels.json last: its presence marks a complete bank
+    def save(self, path: Path) -> Path:
+        """One .npz (no pickles): written to a temporary name, then renamed into place."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, embeddings=self.embeddings.astype(np.float32), labels=np.array(self.labels),
+                            categories=np.array(self.categories), files=np.array(self.files),
+                            embedder_version=np.array(self.embedder_version), source=np.array(self.source))
+        tmp.replace(path)
+        return path
 
     @classmethod
-    def load(cls, folder: Path) -> "SoundBank":
-        meta = json.loads((folder / "labels.json").read_text())
-        emb = np.load(folder / "embeddings.npy")
-        if emb.shape[0] != len(meta["labels"]):
-            raise ValueError(f"{folder}: embeddings and labels disagree ({emb.shape[0]} vs {len(meta['labels'])})")
-        return cls(emb, meta["labels"], meta["categories"], meta["files"], meta["embedder_version"])
+    def load(cls, path: Path) -> "SoundBank":
+        with np.load(path, allow_pickle=False) as z:
+            emb, labels = z["embeddings"], [str(x) for x in z["labels"]]
+            if emb.shape[0] != len(labels):
+                raise ValueError(f"{path}: embeddings and labels disagree ({emb.shape[0]} vs {len(labels)})")
+            return cls(emb, labels, [str(x) for x in z["categories"]], [str(x) for x in z["files"]],
+                       str(z["embedder_version"]), str(z["source"]))
+
+
+def shipped_bank_path(embedder_version: str) -> Path:
+    return SHIPPED_BANKS / (re.sub(r"[^A-Za-z0-9._-]+", "_", embedder_version) + ".npz")
+
+
+def shipped_bank(embedder_version: str) -> SoundBank:
+    """The reference bank xmodal ships for this sound embedder (no network, no apt)."""
+    path = shipped_bank_path(embedder_version)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in SHIPPED_BANKS.glob("*.npz"))) or "none"
+        raise ModelUnavailable(f"xmodal ships no sound bank for embedder {embedder_version!r} (shipped: {known}); "
+                               "build one with `xmodal data sound-bank` and pass it as sound_bank=")
+    return SoundBank.load(path)
 
 
 def clip_embedding(blocks: np.ndarray) -> np.ndarray:
     """One vector per clip: the mean of its block embeddings."""
     return np.asarray(blocks, dtype=np.float32).mean(axis=0)
-
-
-def list_reference_sounds(source_dir: str | Path) -> list[Path]:
-    root = Path(source_dir)
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTS)
-
-
-def build_sound_bank(source_dir: str | Path, embedder: SoundEmbedder | None = None) -> SoundBank:
-    """Embed every labelled sound under `source_dir` (`<Category>/<Name>.<ext>`)."""
-    embedder = embedder or default_sound_embedder()
-    root = Path(source_dir)
-    files = list_reference_sounds(root)
-    if not files:
-        raise ModelUnavailable(f"{root}: no reference sounds ({', '.join(AUDIO_EXTS)}) found")
-    embs, labels, cats, rels = [], [], [], []
-    for f in files:
-        rel = f.relative_to(root)
-        try:
-            audio = load_audio_file(f)
-        except MediaError as exc:
-            log.warning("skipping reference sound %s", exc)
-            continue
-        blocks, _ = embedder.embed_blocks(audio, SAMPLE_RATE)
-        label, cat = clean_label(rel)
-        embs.append(clip_embedding(blocks))
-        labels.append(label)
-        cats.append(cat)
-        rels.append(rel.as_posix())
-    return SoundBank(np.stack(embs), labels, cats, rels, embedder.version)
-
-
-# --------------------------------------------------------------------------------------------
-# locating / fetching the Scratch sounds
-# --------------------------------------------------------------------------------------------
-
-
-def locate_scratch_sounds(fetch: bool = True) -> Path:
-    """Folder of the Scratch sound library: an installed `scratch` package, or (fetch=True) the
-    pinned Debian package fetched into xmodal's cache by `xmodal.data.debian.fetch_deb`."""
-    from ..data.debian import DebianFetchError, fetch_deb
-    from ..data.sources import pin
-
-    installed = Path("/usr/share/scratch/Media/Sounds")
-    if installed.is_dir() and list_reference_sounds(installed):
-        return installed
-    how = f"fetching needs apt: apt-get update && apt-get download {SCRATCH_DEB}={pin(SCRATCH_DEB)}"
-    if not fetch:
-        cached = cache_dir("debs", "x", SCRATCH_DEB) / SCRATCH_SOUNDS_REL
-        if cached.is_dir() and list_reference_sounds(cached):
-            return cached
-        raise ModelUnavailable(f"Scratch sound library not found in {installed} or {cached}; {how}")
-    try:
-        found = fetch_deb(SCRATCH_DEB) / SCRATCH_SOUNDS_REL
-    except (DebianFetchError, OSError) as exc:
-        raise ModelUnavailable(f"could not fetch the Scratch sound library ({exc}); {how}") from exc
-    if not (found.is_dir() and list_reference_sounds(found)):
-        raise ModelUnavailable(f"{found}: the extracted Scratch package holds no sounds; {how}")
-    return found
-
-
-def _scratch_pin() -> str:
-    from ..data.sources import pin
-
-    return pin(SCRATCH_DEB)
-
-
-def bank_folder(embedder_version: str) -> Path:
-    return cache_dir("sound_bank") / re.sub(r"[^A-Za-z0-9._-]+", "_", embedder_version)
-
-
-def load_or_build_bank(embedder: SoundEmbedder | None = None, source_dir: str | Path | None = None,
-                       fetch: bool = True) -> SoundBank:
-    """The cached bank for this embedder, building (and caching) it from Scratch on first use."""
-    embedder = embedder or default_sound_embedder()
-    folder = bank_folder(embedder.version)
-    if (folder / "labels.json").exists() and source_dir is None:
-        try:
-            return SoundBank.load(folder)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("rebuilding the sound bank: cached copy unreadable (%s)", exc)
-    src = Path(source_dir) if source_dir is not None else locate_scratch_sounds(fetch=fetch)
-    log.info("building the reference sound bank from %s (once; cached in %s)", src, folder)
-    bank = build_sound_bank(src, embedder)
-    if source_dir is None:  # only the standard source is cached under the standard key
-        bank.save(folder)
-    return bank
-
-
-def bank_info(bank: SoundBank | None) -> dict[str, Any]:
-    if bank is None:
-        return {"sound_bank": None}
-    return {"sound_bank": f"scratch-{_scratch_pin()}", "sound_bank_size": len(bank),
-            "sound_embedder": bank.embedder_version}

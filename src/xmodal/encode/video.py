@@ -5,23 +5,21 @@ shots → clip. Tokens are the frame and shot vectors with their time spans, the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from ..errors import MediaError
 from ..types import Embedding, Media, Modality, Segment
-from .base import Encoder, l2_normalize
+from .base import Encoder, EncoderSet, l2_normalize
 
-if TYPE_CHECKING:
-    from ..space import Space
 
 
 class FramesAudioVideoEncoder(Encoder):
     modalities: ClassVar[frozenset[Modality]] = frozenset({Modality.VIDEO})
     composite: ClassVar[bool] = True
 
-    def __init__(self, space: "Space", audio_weight: float = 0.5, min_audio_rms: float = 0.005):
+    def __init__(self, space: EncoderSet, audio_weight: float = 0.5, min_audio_rms: float = 0.005):
         self.space = space
         self.audio_weight = audio_weight
         self.min_audio_rms = min_audio_rms  # quieter tracks are treated as silent
@@ -39,7 +37,7 @@ class FramesAudioVideoEncoder(Encoder):
         frame_embs = image_enc.encode(frames) if frames else []
         with_audio = [m for m in media if self._has_sound(m)]
         audio_embs: dict[int, Embedding] = {}
-        if with_audio and Modality.AUDIO in self.space.spec:
+        if with_audio and Modality.AUDIO in self.space.modalities:
             track = [Media(Modality.AUDIO, path=m.path, audio=m.audio, sample_rate=m.sample_rate, duration=m.duration) for m in with_audio]
             for m, e in zip(with_audio, self.space.encoder(Modality.AUDIO).encode(track)):
                 audio_embs[id(m)] = e

@@ -24,7 +24,7 @@ from .base import (
     parse_score,
 )
 
-BACKENDS: Registry[ChatBackend] = Registry("LLM backend")
+BACKENDS: Registry[ChatBackend] = Registry("LLM backend", ChatBackend)
 BACKENDS.register("llamacpp", "xmodal.llm.llamacpp:LlamaCppBackend")
 BACKENDS.register("openai", "xmodal.llm.openai:OpenAIBackend")
 BACKENDS.register("transformers-vlm", "xmodal.llm.vlm:TransformersVLMBackend")

@@ -1,5 +1,11 @@
-"""First-stage retrieval: vector search over the shared space plus full-text search over extracted text."""
+"""First-stage retrieval: vector search over the shared space plus full-text search over extracted
+text. `RETRIEVERS` maps a name to a Retriever class (the engine takes `retriever="hybrid"`)."""
 
+from ..registry import Registry
+from .base import Retriever
 from .hybrid import HybridRetriever, locate_segment, modality_filter
 
-__all__ = ["HybridRetriever", "locate_segment", "modality_filter"]
+RETRIEVERS: Registry[Retriever] = Registry("retriever", Retriever)
+RETRIEVERS.register("hybrid", HybridRetriever)
+
+__all__ = ["RETRIEVERS", "HybridRetriever", "Retriever", "locate_segment", "modality_filter"]

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..store import Store, unpack_tokens
+from .base import Retriever
 from ..types import Modality, Segment
 
 
@@ -40,7 +41,7 @@ def modality_filter(modalities: Sequence[Modality | str] | None, where: str | No
 
 
 @dataclass
-class HybridRetriever:
+class HybridRetriever(Retriever):
     store: Store
     lexical_weight: float = 0.1
     candidates: int = 30  # lexical hits considered (a word match adds at most lexical_weight)

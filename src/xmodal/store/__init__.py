@@ -3,7 +3,7 @@
 from ..registry import Registry
 from .base import COLUMNS, Store, pack_tokens, unpack_tokens
 
-STORES: Registry[Store] = Registry("store")
+STORES: Registry[Store] = Registry("store", Store)
 STORES.register("lancedb", "xmodal.store.lance:LanceStore")
 
 __all__ = ["COLUMNS", "STORES", "Store", "pack_tokens", "unpack_tokens"]

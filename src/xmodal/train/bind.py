@@ -31,9 +31,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import XModalError
-from .artifact import MODALITY_FEATURES, Binding, load_binding
-from .features import PairData, PairSource, features_for, parse_source
+from xmodal.errors import XModalError
+from xmodal.bind.artifact import MODALITY_FEATURES, Binding, load_binding
+from xmodal.train.pairs import PairData, PairSource, features_for, parse_source
 
 log = logging.getLogger(__name__)
 
@@ -569,8 +569,8 @@ def train_binding(
     config and source. add_to: an existing binding folder whose other heads are kept.
     overrides: any TrainConfig field (epochs=..., mixup=0, ...).
     """
-    from ..space import Space
-    from ..types import Modality
+    from xmodal.space import Space
+    from xmodal.types import Modality
 
     cfg = config or TrainConfig(head=head)
     for k, v in overrides.items():

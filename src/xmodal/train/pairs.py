@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..config import cache_dir
-from ..errors import MediaError, XModalError
-from ..types import Media, Modality
-from .artifact import MODALITY_FEATURES, config_digest, gate_of
+from xmodal.config import cache_dir
+from xmodal.errors import MediaError, XModalError
+from xmodal.types import Media, Modality
+from xmodal.bind.artifact import MODALITY_FEATURES, config_digest, gate_of
 
 if TYPE_CHECKING:
-    from ..space import Space
+    from xmodal.space import Space
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def parse_source(spec: str, modality: str, default_split: str = "train") -> Pair
 
 
 def beir_source(set_dir: Path, split: str, modality: str) -> PairSource:
-    from ..eval import load_set
+    from xmodal.eval import load_set
 
     es = load_set(set_dir, split)
     texts, items, pairs = [], [], []
@@ -250,7 +250,7 @@ def _grouped_source(name: str, fingerprint_parts: list[str], labelled: list[tupl
 
 def openclipart_source(n: int = 2000, max_per_text: int = 3) -> PairSource:
     """Up to `n` drawings of Debian openclipart-svg with a usable title (see `_openclipart_text`)."""
-    from ..data.debian import fetch_deb
+    from xmodal.data.debian import fetch_deb
 
     root = fetch_deb("openclipart-svg") / "usr/share/openclipart/svg"
     files = sorted(root.rglob("*.svg"))
@@ -280,8 +280,8 @@ def openclipart_source(n: int = 2000, max_per_text: int = 3) -> PairSource:
 
 def tuxpaint_stamps_source() -> PairSource:
     """Every Tux Paint stamp image with its English caption (the tuxpaint sets' whole corpus)."""
-    from ..data.debian import fetch_deb
-    from ..data.tuxpaint import tuxpaint_stamps
+    from xmodal.data.debian import fetch_deb
+    from xmodal.data.tuxpaint import tuxpaint_stamps
 
     stamps = tuxpaint_stamps(fetch_deb("tuxpaint-stamps-default"))
     if not stamps:
@@ -363,7 +363,7 @@ _SCRATCH_SKIP = {"Letters"}  # glyphs: a letter's name is not a picture's descri
 def scratch_images_source(max_per_text: int = 3) -> PairSource:
     """Scratch 1.4's sprites and backgrounds, captioned by file name and folder
     ('tug boat, transportation'; 'beach malibu, outdoors background')."""
-    from ..data.debian import fetch_deb
+    from xmodal.data.debian import fetch_deb
 
     media = fetch_deb("scratch") / "usr/share/scratch/Media"
     labelled: list[tuple[str, str]] = []
@@ -397,23 +397,23 @@ def scratch_sounds_source() -> PairSource:
                         tokens=emb[:, None, :].astype(np.float16), n_tokens=np.ones(n, np.int32),
                         gate=np.ones(n, np.float32), ok=np.ones(n, bool))
 
-    from ..encode.sound_bank import _scratch_pin, default_sound_embedder, load_or_build_bank
+    from xmodal.encode.sound_bank import default_sound_embedder, shipped_bank
 
     # the bank's own rows and labels, so texts and features line up row for row
     try:
-        bank = load_or_build_bank(default_sound_embedder())
-    except Exception as e:  # noqa: BLE001 - any fetch/build failure means no such source here
-        raise XModalError(f"scratch-sounds: cannot load the Scratch sound bank: {e}") from e
+        bank = shipped_bank(default_sound_embedder().version)
+    except Exception as e:  # noqa: BLE001 - no bank for this embedder means no such source here
+        raise XModalError(f"scratch-sounds: cannot load the shipped sound bank: {e}") from e
     labels = list(bank.labels)
     texts = [f"{lab}." for lab in labels]
-    return PairSource("scratch-sounds", _digest("scratch", _scratch_pin(), *labels), texts,
+    return PairSource("scratch-sounds", _digest("scratch", bank.content_hash(), *labels), texts,
                       [f"scratch:{i}" for i in range(len(labels))], [(i, i) for i in range(len(labels))], load)
 
 
 # ------------------------------------------------------------------------------------ features
 def _media_features(space: "Space", modality: str, paths: list[str], batch: int = 16,
                     progress: Callable[[int, int], None] | None = None) -> Features:
-    from ..media import Limits, load
+    from xmodal.media import Limits, load
 
     spec = MODALITY_FEATURES[modality]
     enc = space.encoder(Modality(modality))

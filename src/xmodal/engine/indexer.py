@@ -1,9 +1,6 @@
-"""The engine: wires media → encoders (one shared space) → store → retrieval. No stage logic here.
-
-    idx = xmodal.open("my-index")          # new index with the offline default profile
-    idx.add(["photos/", "sounds/"])        # incremental: unchanged files are skipped
-    idx.search("a dog barking", k=5)       # any modality finds any other
-"""
+"""Ingestion: files and texts in → decoded (worker threads) → embedded in batches → one atomic
+store commit per batch. Incremental: unchanged files are skipped, changed ones re-embedded, and
+a file that cannot be decoded is reported with its reason, never fatal to the run."""
 
 from __future__ import annotations
 
@@ -15,21 +12,13 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-import numpy as np
-
-from . import __version__
-from .space import Space, check_supported, combine
-from .errors import IndexMismatchError, MediaError, XModalError
-from .media import Limits, content_hash, iter_files, load, probe
-from .retrieve import HybridRetriever, locate_segment, modality_filter
-from .store import STORES, Store, pack_tokens
-from .store.base import MANIFEST
-from .types import Embedding, Media, Modality, SearchResult
-
-if TYPE_CHECKING:
-    from .rerank import Reranker
+from xmodal.errors import MediaError, XModalError
+from xmodal.media import Limits, content_hash, iter_files, load, probe
+from xmodal.space import Space
+from xmodal.store import Store, pack_tokens
+from xmodal.types import Embedding, Media, Modality
 
 log = logging.getLogger(__name__)
 
@@ -70,101 +59,15 @@ class _Job:
     stat: Any
 
 
-class Index:
-    """One index folder: a store plus the profile of encoders that built it.
+class Indexer:
+    """Writes items of one space into one store."""
 
-    Opening an existing index re-creates its encoders from its manifest; passing a different
-    profile is an IndexMismatchError, never a silent mix of vector spaces.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        profile: str | dict[str, Any] | None = None,
-        *,
-        store: str = "lancedb",
-        limits: Limits | None = None,
-        batch_size: int = 32,
-        store_options: dict[str, Any] | None = None,
-        binding: "str | Path | Any | None" = None,
-    ):
-        self.path = Path(path)
-        self.limits = limits or Limits()
+    def __init__(self, space: Space, store: Store, limits: Limits, batch_size: int = 32):
+        self.space = space
+        self.store = store
+        self.limits = limits
         self.batch_size = batch_size
-        manifest = self._read_manifest_file()
-        if manifest is None:
-            self.space = Space(profile or "default", binding=binding)
-        else:
-            stored = manifest["profile_spec"]
-            if binding is None:  # re-create exactly the binding it was built with, or none
-                binding = (manifest.get("binding") or {}).get("path") or "none"
-            self.space = Space(profile if profile is not None else stored, binding=binding)
-            self._check_fingerprint(manifest, reopening=profile is None)
-        self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))
-        if manifest is None:
-            self._write_manifest()
-        self.retriever = HybridRetriever(self.store)
 
-    # -- manifest ------------------------------------------------------------------------
-    def _read_manifest_file(self) -> dict[str, Any] | None:
-        f = self.path / MANIFEST
-        return json.loads(f.read_text()) if f.exists() else None
-
-    def _write_manifest(self) -> None:
-        spec = {str(m): e for m, e in self.space.spec.items()}
-        self.store.write_manifest(
-            {
-                "xmodal_version": __version__,
-                "profile_spec": {"name": self.space.name, **spec},
-                "fingerprint": self.space.fingerprint(),
-                **({"binding": {"path": self._binding_ref(),
-                                "fingerprint": self.space.binding.fingerprint()}} if self.space.binding else {}),
-                "created": time.time(),
-            }
-        )
-
-    def _binding_ref(self) -> str | None:
-        """How the manifest names the binding: 'default' for the shipped one (survives reinstalls)."""
-        from .bind import default_binding_path
-
-        path = self.space.binding.path
-        if not path:
-            return None
-        path = Path(path).resolve()
-        return "default" if path == Path(default_binding_path()).resolve() else str(path)
-
-    def _check_fingerprint(self, manifest: dict[str, Any], reopening: bool) -> None:
-        have, want = manifest["fingerprint"], self.space.fingerprint()
-        if have.get("binding") != want.get("binding"):
-            built = (have.get("binding") or {}).get("name")
-            asked = (want.get("binding") or {}).get("name")
-            if built and built == asked:  # same binding name, other weights: e.g. an upgraded default
-                raise IndexMismatchError(
-                    f"{self.path} was built with another version of binding {built!r} (its weights "
-                    f"{have['binding'].get('weights_sha256', '?')[:12]} are not the installed "
-                    f"{want['binding'].get('weights_sha256', '?')[:12]}), so its vectors no longer match new queries. "
-                    "Re-index into a new folder (or delete this one and index again), or install the xmodal that built it."
-                )
-            raise IndexMismatchError(
-                f"{self.path} was built {f'with binding {built!r}' if built else 'without a binding'}; opening it "
-                f"{f'with binding {asked!r}' if asked else 'without one'} would mix vector spaces. "
-                f"{'Open it without --binding to reuse its own' if built else 'Drop --binding'}, or index into a new folder."
-            )
-        if have != want:
-            diffs = [k for k in sorted(set(have["encoders"]) | set(want["encoders"])) if have["encoders"].get(k) != want["encoders"].get(k)]
-            built = ", ".join(f"{k}: {have['encoders'].get(k)}" for k in diffs) or f"dim {have['dim']}"
-            if reopening:
-                hint = ("the encoders installed here no longer produce the vectors it holds (their settings, "
-                        "weights or xmodal's defaults changed); re-index into a new folder, or install the versions above")
-            else:
-                hint = f"opening it with profile {want['profile']!r} would mix vector spaces; open it without a profile to reuse its encoders, or index into a new folder"
-            raise IndexMismatchError(f"{self.path} was built with profile {have['profile']!r} ({built}); {hint}.")
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return self.store.read_manifest() or {}
-
-    # -- writes --------------------------------------------------------------------------
     def add(
         self,
         paths: Iterable[str | Path],
@@ -390,107 +293,3 @@ class Index:
         self.store.finalize()
         return n
 
-    # -- reads ---------------------------------------------------------------------------
-    def query_media(self, text: str | None = None, file: str | Path | None = None) -> list[Media]:
-        parts = []
-        if text and text.strip():
-            parts.append(Media(Modality.TEXT, text=text.strip()))
-        if file is not None:
-            media = load(Path(file), self.limits)
-            check_supported(self.space, media)
-            parts.append(media)
-        if not parts:
-            raise XModalError("empty query: give text, a file, or both")
-        return parts
-
-    def embed_query(self, text: str | None = None, file: str | Path | None = None) -> np.ndarray:
-        return self.space.embed_query(self.query_media(text, file))
-
-    def search(
-        self,
-        text: str | None = None,
-        file: str | Path | None = None,
-        *,
-        k: int = 10,
-        modalities: Sequence[Modality | str] | None = None,
-        where: str | None = None,
-        hybrid: bool = True,
-        vector: np.ndarray | None = None,
-        rerank: "str | Reranker | None" = None,
-        rerank_depth: int = 50,
-    ) -> list[SearchResult]:
-        """Text, a file (image, sound, video, document, text), or both (a mixed query).
-
-        rerank: a reranker name (`attention`, `llm`) or instance; it reorders the first stage's
-        top `rerank_depth` and its score is fused with the first stage's.
-        """
-        parts: list[Media] = []
-        embs: list[Embedding] = []
-        if vector is None:
-            parts = self.query_media(text, file)
-            embs = self.space.embed(parts)
-            vector = combine(embs)
-        filt = modality_filter(modalities, where)
-        depth = max(k, rerank_depth) if rerank else k
-        try:
-            hits = self.retriever.retrieve(vector, text if hybrid else None, depth, filt)
-        except XModalError:
-            raise
-        except Exception as exc:
-            if where:
-                raise XModalError(f"search with where={where!r} failed (is the filter valid SQL over the item columns?): {exc}") from exc
-            raise
-        full = {h["id"]: h for h in hits}  # hits carry tokens and vectors already
-        results = []
-        for h in hits:
-            results.append(
-                SearchResult(
-                    id=h["id"],
-                    path=h["path"],
-                    modality=Modality(h["modality"]),
-                    score=float(h["_score"]),
-                    text=h.get("text") or "",
-                    segment=locate_segment(vector, h, self.space.dim),
-                    scores=h.get("_scores", {"vector": float(h["_score"])}),
-                    meta=json.loads(h.get("meta") or "{}"),
-                )
-            )
-        if rerank and results:
-            results = self._rerank(rerank, text, parts, embs, vector, results, full, rerank_depth)
-        return results[:k]
-
-    def _reranker(self, rerank: "str | Reranker") -> "Reranker":
-        from .rerank import RERANKERS
-
-        if not isinstance(rerank, str):
-            return rerank
-        cache = self.__dict__.setdefault("_rerankers", {})
-        if rerank not in cache:
-            cache[rerank] = RERANKERS.create(rerank)
-        return cache[rerank]
-
-    def _rerank(self, rerank, text, parts, embs, vector, results, records, depth: int) -> list[SearchResult]:
-        from .rerank import RerankQuery, rerank_results
-
-        if not parts:  # a raw-vector query has no parts to interact with
-            return results
-        query = RerankQuery(text=text, parts=parts, embeddings=embs, vector=vector)
-        return rerank_results(self._reranker(rerank), query, results, records, depth, self.space.dim)
-
-    def stats(self) -> dict[str, Any]:
-        m = self.manifest
-        return {
-            "path": str(self.path),
-            "items": self.store.count(),
-            "by_modality": self.store.modality_counts(),
-            "profile": m.get("fingerprint", {}).get("profile"),
-            "dim": m.get("fingerprint", {}).get("dim"),
-            "encoders": m.get("fingerprint", {}).get("encoders", {}),
-            "binding": (m.get("binding") or {}).get("path"),
-            "xmodal_version": m.get("xmodal_version"),
-        }
-
-
-def open(path: str | Path, profile: str | dict[str, Any] | None = None, **kwargs: Any) -> Index:  # noqa: A001
-    """Open (or create) the index in folder `path`."""
-    return Index(path, profile, **kwargs)

@@ -1,6 +1,6 @@
 """Train the attention reranker on hard negatives from xmodal's own first stage.
 
-    from xmodal.rerank.train import train_from_sets
+    from xmodal.train.rerank import train_from_sets
     report = train_from_sets(["~/.cache/xmodal/sets/tuxpaint-t2i:train"], out="my-reranker")
 
 Recipe (as BLIP/ALBEF mine image-text-matching negatives from the contrastive top-k): index each
@@ -26,9 +26,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import XModalError
-from ._features import _keep, candidate_features, query_features, scalar_features
-from .base import Candidate, Reranker, RerankQuery, RerankScore, fuse_scores
+from xmodal.errors import XModalError
+from xmodal.rerank._features import _keep, candidate_features, query_features, scalar_features
+from xmodal.rerank.base import Candidate, Reranker, RerankQuery, RerankScore, fuse_scores
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def parse_pair(spec: str) -> tuple[Path, str]:
     split = split or "train"
     path = Path(where).expanduser()
     if not path.exists():
-        from ..data import build_set, list_sets
+        from xmodal.data import build_set, list_sets
 
         if where in list_sets():
             path = Path(build_set(where))
@@ -113,8 +113,8 @@ def collect(set_dir: str | Path, split: str = "train", profile: str = "default",
             index_dir: str | Path | None = None, into: ListSet | None = None) -> tuple[ListSet, dict[str, Any]]:
     """Index the set (cached), run its `split` queries through the first stage, keep the lists."""
     import xmodal
-    from ..config import cache_dir
-    from ..eval import evaluate, load_set
+    from xmodal.config import cache_dir
+    from xmodal.eval import evaluate, load_set
 
     set_dir = Path(set_dir).expanduser().resolve()
     index_dir = Path(index_dir) if index_dir else cache_dir("sets", ".indexes", Path(profile).stem) / set_dir.name
@@ -138,7 +138,7 @@ def collect(set_dir: str | Path, split: str = "train", profile: str = "default",
 def _data_fingerprint(set_dir: Path, split: str, space_key: str) -> str:
     """The set's corpus, queries and judgements, and the space that embedded them (encoders,
     settings, binding): the first-stage lists a reranker learns from depend on all of them."""
-    from ..eval import corpus_fingerprint
+    from xmodal.eval import corpus_fingerprint
 
     h = hashlib.sha256(corpus_fingerprint(set_dir, space_key).encode())
     h.update((set_dir / "queries.jsonl").read_bytes())
@@ -174,7 +174,7 @@ def score_lists(model: Any, data: ListSet, which: Sequence[int], chunk: int = 40
     """Model logits for every candidate of the chosen lists."""
     import torch
 
-    from ._model import pad_batch
+    from xmodal.rerank._model import pad_batch
 
     model.eval()
     out = []
@@ -232,7 +232,7 @@ MIN_PAIR_VAL_LISTS = 30
 
 def list_pair(lst: TrainList) -> str:
     """'query modality->candidate modality' of a list (its candidates' majority modality)."""
-    from ._features import MODALITIES, SCALARS
+    from xmodal.rerank._features import MODALITIES, SCALARS
 
     q_cols = [SCALARS.index(f"query_{m}") for m in MODALITIES]
     c_cols = [SCALARS.index(f"cand_{m}") for m in MODALITIES]
@@ -272,7 +272,7 @@ def macro_key(data: ListSet, which: Sequence[int], scores: Sequence[np.ndarray],
 
 def fit(data: ListSet, cfg: FitConfig | None = None, model_cfg: dict[str, Any] | None = None) -> tuple[Any, float, dict[str, Any]]:
     """Train a Matcher on the lists; returns (model, fusion weight, metrics)."""
-    from ._model import one_thread
+    from xmodal.rerank._model import one_thread
 
     with one_thread():
         return _fit(data, cfg, model_cfg)
@@ -281,8 +281,8 @@ def fit(data: ListSet, cfg: FitConfig | None = None, model_cfg: dict[str, Any] |
 def _fit(data: ListSet, cfg: FitConfig | None, model_cfg: dict[str, Any] | None) -> tuple[Any, float, dict[str, Any]]:
     import torch
 
-    from ._features import SCALARS
-    from ._model import Matcher, MatcherConfig, pad_batch
+    from xmodal.rerank._features import SCALARS
+    from xmodal.rerank._model import Matcher, MatcherConfig, pad_batch
 
     cfg = cfg or FitConfig()
     if not data.lists:
@@ -379,7 +379,7 @@ def _fit(data: ListSet, cfg: FitConfig | None, model_cfg: dict[str, Any] | None)
 def train_from_sets(pairs: Iterable[str], out: str | Path, profile: str = "default", depth: int = 50,
                     cfg: FitConfig | None = None, model_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """Collect lists from each 'SET_DIR:split', fit, save the artifact in `out`; returns its metadata."""
-    from .attention import save_artifact
+    from xmodal.rerank.attention import save_artifact
 
     cfg = cfg or FitConfig()
     data = ListSet()

@@ -1,6 +1,6 @@
-"""`xmodal ask`: retrieve → rerank → refine, with a cited answer. Registered by cli.py:
+"""`xmodal ask`: retrieve → rerank → refine, with a cited answer. Registered by `xmodal.cli`:
 
-    from .cli_ask import ask
+    from xmodal.cli.ask import ask
     app.command("ask")(ask)
 """
 
@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .store.base import MANIFEST
+from xmodal.store.base import MANIFEST
 
 MODALITIES = ["text", "image", "audio", "video", "document"]
 
@@ -37,7 +37,7 @@ def ask(
     schema: bool = typer.Option(False, "--schema", help="Print the JSON schema of the output and exit."),
 ) -> None:
     """Ask a question: retrieve, rerank, and let an LLM keep what fits and answer with citations."""
-    from .refine import RefinedAnswer
+    from xmodal.refine import RefinedAnswer
 
     console, err = Console(), Console(stderr=True)
     if schema:
@@ -55,9 +55,9 @@ def ask(
         fail("give a question, --file, or both")
     if not (index / MANIFEST).exists():
         fail(f"no index at {index} (run `xmodal index PATH --index {index}` first)")
-    from .engine import Index
-    from .errors import XModalError
-    from .refine import ask as run_ask
+    from xmodal.engine import Index
+    from xmodal.errors import XModalError
+    from xmodal.engine.ask import ask as run_ask
 
     opts: dict = {}
     if refiner == "llm":

@@ -1,0 +1,117 @@
+"""Search: a query (text, a file, both, a raw vector or a stored item) → the shared space → the
+first-stage retriever → (optionally) a reranker over the top of the list."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from xmodal.errors import XModalError
+from xmodal.media import Limits, load
+from xmodal.retrieve import Retriever, locate_segment, modality_filter
+from xmodal.space import Space, check_supported, combine
+from xmodal.store import Store
+from xmodal.types import Embedding, Media, Modality, SearchResult
+
+if TYPE_CHECKING:
+    from xmodal.rerank import Reranker
+
+
+class Searcher:
+    def __init__(self, space: Space, store: Store, retriever: Retriever, limits: Limits):
+        self.space = space
+        self.store = store
+        self.retriever = retriever
+        self.limits = limits
+        self._rerankers: dict[str, "Reranker"] = {}
+        self._lock = threading.Lock()
+
+    def query_media(self, text: str | None = None, file: str | Path | None = None) -> list[Media]:
+        parts = []
+        if text and text.strip():
+            parts.append(Media(Modality.TEXT, text=text.strip()))
+        if file is not None:
+            media = load(Path(file), self.limits)
+            check_supported(self.space, media)
+            parts.append(media)
+        if not parts:
+            raise XModalError("empty query: give text, a file, or both")
+        return parts
+
+    def embed_query(self, text: str | None = None, file: str | Path | None = None) -> np.ndarray:
+        return self.space.embed_query(self.query_media(text, file))
+
+    def search(
+        self,
+        text: str | None = None,
+        file: str | Path | None = None,
+        *,
+        k: int = 10,
+        modalities: Sequence[Modality | str] | None = None,
+        where: str | None = None,
+        hybrid: bool = True,
+        vector: np.ndarray | None = None,
+        rerank: "str | Reranker | None" = None,
+        rerank_depth: int = 50,
+    ) -> list[SearchResult]:
+        if k < 1:
+            raise XModalError(f"k must be at least 1, got {k}")
+        parts: list[Media] = []
+        embs: list[Embedding] = []
+        if vector is None:
+            parts = self.query_media(text, file)
+            embs = self.space.embed(parts)
+            vector = combine(embs)
+        filt = modality_filter(modalities, where)
+        depth = max(k, rerank_depth) if rerank else k
+        try:
+            hits = self.retriever.retrieve(vector, text if hybrid else None, depth, filt)
+        except XModalError:
+            raise
+        except Exception as exc:
+            if where:
+                raise XModalError(f"search with where={where!r} failed (is the filter valid SQL over the item columns?): {exc}") from exc
+            raise
+        results = [
+            SearchResult(
+                id=h["id"],
+                path=h["path"],
+                modality=Modality(h["modality"]),
+                score=float(h["_score"]),
+                text=h.get("text") or "",
+                segment=locate_segment(vector, h, self.space.dim),
+                scores=h.get("_scores", {"vector": float(h["_score"])}),
+                meta=json.loads(h.get("meta") or "{}"),
+            )
+            for h in hits
+        ]
+        if rerank and results and parts:  # a raw-vector query has no parts to interact with
+            from xmodal.rerank import RerankQuery, rerank_results
+
+            query = RerankQuery(text=text, parts=parts, embeddings=embs, vector=vector)
+            full = {h["id"]: h for h in hits}  # hits carry tokens and vectors already
+            results = rerank_results(self.reranker(rerank), query, results, full, rerank_depth, self.space.dim)
+        return results[:k]
+
+    def similar(self, item_id: str, *, k: int = 10, **options: Any) -> list[SearchResult]:
+        """More like this: search with a stored item's own vector (the item itself left out)."""
+        rows = self.store.get([item_id], with_tokens=True)
+        if not rows:
+            raise XModalError(f"no item with id {item_id!r}")
+        hits = self.search(vector=np.asarray(rows[0]["vector"], np.float32), k=k + 1, **options)
+        return [r for r in hits if r.id != item_id][:k]
+
+    def reranker(self, rerank: "str | Reranker") -> "Reranker":
+        """A reranker by name, created once and reused (its weights load once)."""
+        if not isinstance(rerank, str):
+            return rerank
+        with self._lock:
+            if rerank not in self._rerankers:
+                from xmodal.rerank import RERANKERS
+
+                self._rerankers[rerank] = RERANKERS.create(rerank)
+            return self._rerankers[rerank]
