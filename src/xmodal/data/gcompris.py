@@ -37,8 +37,8 @@ class RccError(ValueError):
 
 def read_rcc(data: bytes) -> dict[str, bytes]:
     """{path: bytes} of every file in a Qt resource (.rcc) blob (format versions 1–3, zlib)."""
-    if data[:4] != b"qres":
-        raise RccError("not a Qt resource file (no 'qres' magic)")
+    if data[:4] != b"qres" or len(data) < 20:
+        raise RccError("not a Qt resource file (no 'qres' header)")
     version, tree, payload, names = struct.unpack(">IIII", data[4:20])
     entry = 14 if version == 1 else 22
     out: dict[str, bytes] = {}
@@ -69,7 +69,7 @@ def read_rcc(data: bytes) -> dict[str, bytes]:
 
     try:
         walk(0, "", 0)
-    except (struct.error, zlib.error, UnicodeDecodeError) as e:
+    except (struct.error, zlib.error, UnicodeDecodeError, IndexError, RecursionError) as e:
         raise RccError(f"damaged resource file ({e})") from e
     return out
 
