@@ -463,10 +463,10 @@ def test_real_wordnet_reads_with_nltk(monkeypatch, tmp_path):
     assert {"chihuahua", "violin", "thunder"} <= wordnet.wordnet_lemmas()
     nltk = pytest.importorskip("nltk")
     data = wordnet.nltk_data_dir(out=tmp_path / "nltk")
-    monkeypatch.setenv("NLTK_DATA", str(data))
+    monkeypatch.setattr(nltk.data, "path", [str(data)])
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
-    wn = WordNetCorpusReader(str(data / "corpora" / "wordnet"), None)
+    wn = WordNetCorpusReader(nltk.data.find("corpora/wordnet"), None)
     syn = wn.synset_from_pos_and_offset("n", 2085620)
     assert "Chihuahua" in syn.lemma_names() and "dog.n.01" in {s.name() for p in syn.hypernym_paths() for s in p}
-    assert nltk is not None and os.path.isfile(data / "corpora/wordnet/lexnames")
+    assert os.path.isfile(data / "corpora/wordnet/lexnames")
