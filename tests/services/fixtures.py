@@ -1,0 +1,93 @@
+"""Session-scoped pytest fixtures that start real servers on 127.0.0.1 and stop them after.
+
+A machine without a server's binaries or Python packages skips the tests that need it, saying
+what to install (`bash scripts/setup-services.sh`). Ray and Milvus listen on every interface and
+Ray advertises the host's outward address, so their fixtures run only inside a network namespace
+whose sole interface is `lo` (`scripts/netns-loopback.sh CMD`), unless XMODAL_SERVICES_HOST_NET=1
+says the host network is fine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from .ceph import CephS3, missing_binaries
+from .milvus import MilvusServer
+from .process import loopback_only
+from .raycluster import RayCluster, ray_executable
+
+INSTALL_HINT = "install with `bash scripts/setup-services.sh`"
+
+
+def require_loopback_netns(what: str) -> None:
+    if loopback_only() or os.environ.get("XMODAL_SERVICES_HOST_NET") == "1":
+        return
+    pytest.skip(f"{what} listens on all interfaces; run the services tests in a loopback-only "
+                f"network namespace: scripts/netns-loopback.sh .venv/bin/python -m pytest -m "
+                f"services (or set XMODAL_SERVICES_HOST_NET=1)")
+
+
+STARTED: list[dict] = []  # one record per server started this session (name, start_s, memory)
+
+
+@pytest.fixture(scope="session")
+def ceph_s3(tmp_path_factory):
+    """Ceph radosgw S3 endpoint (endpoint URL, keys, an existing bucket)."""
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"Ceph radosgw not installed (missing {', '.join(missing)}); {INSTALL_HINT}")
+    pytest.importorskip("pyarrow.fs")
+    cluster = CephS3(tmp_path_factory.mktemp("ceph"))
+    try:
+        endpoint = cluster.start()
+        STARTED.append({"name": "ceph radosgw", "start_s": endpoint.timings["total_s"],
+                        "memory_mib": cluster.memory_mib()})
+        yield endpoint
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A running MilvusServer (`.uri`, `.kill9()`, `.restart()`), data in a temp dir."""
+    pytest.importorskip("milvus", reason=f"Milvus server package not installed; {INSTALL_HINT}")
+    pytest.importorskip("pymilvus", reason=f"pymilvus not installed; {INSTALL_HINT}")
+    require_loopback_netns("Milvus")
+    server = MilvusServer(tmp_path_factory.mktemp("milvus"))
+    try:
+        start_s = server.start()
+        STARTED.append({"name": "milvus", "start_s": round(start_s, 2),
+                        "memory_mib": server.memory_mib()})
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """A Ray head + worker node on 127.0.0.1; yields the cluster (`.address` for ray.init)."""
+    pytest.importorskip("ray", reason=f"Ray not installed; {INSTALL_HINT}")
+    if ray_executable() is None:
+        pytest.skip(f"the `ray` command is not installed; {INSTALL_HINT}")
+    require_loopback_netns("Ray")
+    cluster = RayCluster(tmp_path_factory.mktemp("ray"))
+    try:
+        t0 = time.monotonic()
+        cluster.start()
+        STARTED.append({"name": "ray head+worker", "start_s": round(time.monotonic() - t0, 2),
+                        "memory_mib": cluster.memory_mib()})
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per server this session started: start time and memory just after start."""
+    if STARTED:
+        terminalreporter.section("services started")
+        for rec in STARTED:
+            terminalreporter.write_line(
+                f"{rec['name']}: started in {rec['start_s']} s, memory (MiB) {rec['memory_mib']}")
