@@ -71,6 +71,7 @@ auth client required = none
 run dir = {base}/run
 admin socket = {base}/run/$name.asok
 log file = {base}/log/$name.log
+mon cluster log file = {base}/log/ceph.$channel.log
 mon data = {base}/$name
 osd data = {base}/$name
 osd objectstore = bluestore

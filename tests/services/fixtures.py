@@ -9,6 +9,7 @@ says the host network is fine.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -22,15 +23,29 @@ from .raycluster import RayCluster, ray_executable
 INSTALL_HINT = "install with `bash scripts/setup-services.sh`"
 
 
-def require_loopback_netns(what: str) -> None:
+def require_loopback_netns(why: str) -> None:
     if loopback_only() or os.environ.get("XMODAL_SERVICES_HOST_NET") == "1":
         return
-    pytest.skip(f"{what} listens on all interfaces; run the services tests in a loopback-only "
+    pytest.skip(f"{why}; run the services tests in a loopback-only "
                 f"network namespace: scripts/netns-loopback.sh .venv/bin/python -m pytest -m "
                 f"services (or set XMODAL_SERVICES_HOST_NET=1)")
 
 
 STARTED: list[dict] = []  # one record per server started this session (name, start_s, memory)
+
+
+@contextlib.contextmanager
+def running(name: str, service):
+    """Start `service`, record its start time and memory, yield what start() returned; stop it
+    whatever happens (a failed start included)."""
+    try:
+        t0 = time.monotonic()
+        started = service.start()
+        STARTED.append({"name": name, "start_s": round(time.monotonic() - t0, 2),
+                        "memory_mib": service.memory_mib()})
+        yield started
+    finally:
+        service.stop()
 
 
 @pytest.fixture(scope="session")
@@ -40,14 +55,8 @@ def ceph_s3(tmp_path_factory):
     if missing:
         pytest.skip(f"Ceph radosgw not installed (missing {', '.join(missing)}); {INSTALL_HINT}")
     pytest.importorskip("pyarrow.fs")
-    cluster = CephS3(tmp_path_factory.mktemp("ceph"))
-    try:
-        endpoint = cluster.start()
-        STARTED.append({"name": "ceph radosgw", "start_s": endpoint.timings["total_s"],
-                        "memory_mib": cluster.memory_mib()})
+    with running("ceph radosgw", CephS3(tmp_path_factory.mktemp("ceph"))) as endpoint:
         yield endpoint
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -55,15 +64,10 @@ def milvus_server(tmp_path_factory):
     """A running MilvusServer (`.uri`, `.kill9()`, `.restart()`), data in a temp dir."""
     pytest.importorskip("milvus", reason=f"Milvus server package not installed; {INSTALL_HINT}")
     pytest.importorskip("pymilvus", reason=f"pymilvus not installed; {INSTALL_HINT}")
-    require_loopback_netns("Milvus")
+    require_loopback_netns("Milvus listens on all interfaces")
     server = MilvusServer(tmp_path_factory.mktemp("milvus"))
-    try:
-        start_s = server.start()
-        STARTED.append({"name": "milvus", "start_s": round(start_s, 2),
-                        "memory_mib": server.memory_mib()})
+    with running("milvus", server):
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -72,16 +76,10 @@ def ray_cluster(tmp_path_factory):
     pytest.importorskip("ray", reason=f"Ray not installed; {INSTALL_HINT}")
     if ray_executable() is None:
         pytest.skip(f"the `ray` command is not installed; {INSTALL_HINT}")
-    require_loopback_netns("Ray")
+    require_loopback_netns("Ray listens on all interfaces and advertises the host's outward address")
     cluster = RayCluster(tmp_path_factory.mktemp("ray"))
-    try:
-        t0 = time.monotonic()
-        cluster.start()
-        STARTED.append({"name": "ray head+worker", "start_s": round(time.monotonic() - t0, 2),
-                        "memory_mib": cluster.memory_mib()})
+    with running("ray head+worker", cluster):
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def pytest_terminal_summary(terminalreporter):

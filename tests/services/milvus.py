@@ -82,10 +82,16 @@ class MilvusServer:
         self.last_start_s = time.monotonic() - t0
         return self.last_start_s
 
+    def _forget_server_id(self) -> None:
+        # Milvus 2.3 writes /tmp/milvus/server_id_<pid> whatever its config says
+        if self.server is not None:
+            Path(f"/tmp/milvus/server_id_{self.server.pid}").unlink(missing_ok=True)
+
     def kill9(self) -> None:
         """Crash the server (SIGKILL to it and its children); the data dir stays."""
         if self.server is not None:
             self.server.kill9()
+            self._forget_server_id()
 
     def restart(self, kill: bool = True) -> float:
         """kill -9 (or a graceful stop with kill=False) and start again on the same data."""
@@ -100,6 +106,7 @@ class MilvusServer:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop(grace=10)
+            self._forget_server_id()
 
     def memory_mib(self) -> dict[str, float]:
         return self.server.memory_mib() if self.server is not None else {"rss": 0, "pss": 0}

@@ -33,6 +33,14 @@ def loopback_only() -> bool:
     return {name for _, name in socket.if_nameindex()} == {"lo"}
 
 
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -110,11 +118,17 @@ class ServerProcess:
             except ProcessLookupError:
                 pass
 
+    def _wait_gone(self, pids: Sequence[int], timeout: float = 10) -> None:
+        self.proc.wait(timeout=30)
+        wait_for(lambda: not any(running(p) for p in pids), timeout,
+                 f"{self.name}'s processes {list(pids)} gone")
+
     def kill9(self) -> None:
-        """SIGKILL the server and everything it started, as a crash would; waits for it."""
+        """SIGKILL the server and everything it started, as a crash would; waits until all
+        of them are gone."""
         pids = descendants(self.pid)
         self._signal_all(signal.SIGKILL, pids)
-        self.proc.wait(timeout=30)
+        self._wait_gone(pids)
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; always reaps the server."""
@@ -126,10 +140,10 @@ class ServerProcess:
             self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
-        survivors = [p for p in pids if Path(f"/proc/{p}").exists()]
+        survivors = [p for p in pids if running(p)]
         if self.proc.poll() is None or survivors:
             self._signal_all(signal.SIGKILL, survivors)
-            self.proc.wait(timeout=30)
+        self._wait_gone(pids)
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str,
@@ -154,7 +168,8 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str,
 
 def run(argv: Sequence[str], timeout: float = 60, **kw) -> str:
     """Run a setup command to completion; a failure names the command and shows its output."""
-    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, **kw)
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                          check=False, **kw)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n"
                            f"{done.stdout[-1500:]}{done.stderr[-1500:]}")
