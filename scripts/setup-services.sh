@@ -17,4 +17,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 [ -x .venv/bin/python ] || { echo "no .venv: run scripts/setup-venv.sh first" >&2; exit 1; }
-.venv/bin/pip install -q -e ".[ray,milvus,s3]"
+# the pins live in pyproject.toml; skip pip's ~30 s re-resolve when the extras already import
+if ! .venv/bin/python -c "import ray.data, pymilvus, milvus, obstore" 2>/dev/null; then
+  .venv/bin/pip install -q -e ".[ray,milvus,s3]"
+fi
