@@ -4,7 +4,7 @@
 # index it into LanceDB with the offline default profile, and run cross-modal searches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup-venv.sh default,llm,data
+bash scripts/setup-venv.sh default,llm,data,serve
 X=.venv/bin/xmodal
 CACHE="${XMODAL_CACHE:-$HOME/.cache/xmodal}"
 SAMPLE="$CACHE/demo"
@@ -24,3 +24,5 @@ show 'image → text notes and sounds: pig.png' --file "$SAMPLE/pig.png" -m text
 show 'mixed: "in the snow" + fox.png' "in the snow" --file "$SAMPLE/fox.png" -k 5
 echo; echo '== ask (retrieve → rerank → packaged SmolLM2 refiner, cited answer): "which animal is green and jumps?"'
 $X ask "which animal is green and jumps?" --index "$INDEX" -k 5 --rerank attention --time-budget 30
+echo; echo "== serve the demo index: a search page at http://127.0.0.1:8000/ and the REST API (docs at /docs)"
+echo "$X serve --index \"$INDEX\""

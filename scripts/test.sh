@@ -7,4 +7,10 @@ if ! command -v espeak-ng >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
     || echo "warning: espeak-ng could not be installed; the synthetic-speech test will be skipped" >&2
 fi
+# the browser tests (-m browser) drive Debian's Chromium through Playwright; Playwright's own
+# browser download cannot work offline
+if ! command -v chromium >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: chromium could not be installed; the browser tests will be skipped" >&2
+fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -22,9 +22,11 @@ app.add_typer(data_app, name="data")
 def _mount_subcommands() -> None:
     # each lives in its own module so `xmodal search` never imports what `ask` needs
     from xmodal.cli.ask import ask
+    from xmodal.cli.serve import serve
     from xmodal.cli.train import train_app
 
     app.command("ask")(ask)
+    app.command("serve")(serve)
     app.add_typer(train_app, name="train")
 
 
