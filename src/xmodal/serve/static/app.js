@@ -178,22 +178,30 @@ function fragment(seg) {
   return `#t=${seg.start.toFixed(2)}${end}`;
 }
 
+function picture(src, alt, cls) {
+  // the frame takes the picture's own aspect ratio, so a box drawn in % of it lands on the picture
+  const img = el("img", { src, alt, loading: "lazy" });
+  const frame = el("div", { class: cls }, img);
+  img.addEventListener("load", () => frame.style.setProperty("--ar", img.naturalWidth / Math.max(img.naturalHeight, 1)));
+  return frame;
+}
+
 function mediaBlock(r) {
   const label = r.name || r.id;
   const seg = r.segment || {};
   if (r.modality === "image" && r.thumbnail_url) {
-    const frame = el("div", { class: "frame" }, el("img", { src: r.thumbnail_url, alt: label, loading: "lazy" }));
+    const frame = picture(r.thumbnail_url, label, "frame");
     if (seg.box) {
       const [x0, y0, x1, y1] = seg.box;
       const box = el("div", { class: "box", title: "where it matched", "aria-hidden": "true" });
       Object.assign(box.style, { left: `${x0 * 100}%`, top: `${y0 * 100}%`, width: `${(x1 - x0) * 100}%`, height: `${(y1 - y0) * 100}%` });
       frame.append(box);
     }
-    return el("a", { href: r.media_url, target: "_blank", rel: "noopener", class: "media-link" }, frame);
+    return el("a", { href: r.media_url, target: "_blank", rel: "noopener", class: "media-box" }, frame);
   }
   if (r.modality === "video" && r.media_url) {
-    return el("video", { controls: true, preload: "metadata", src: r.media_url + fragment(seg), poster: r.thumbnail_url,
-                          "aria-label": `${label}${r.where ? ", from " + r.where : ""}` });
+    return el("div", { class: "media-box" }, el("video", { controls: true, preload: "metadata", src: r.media_url + fragment(seg),
+      poster: r.thumbnail_url, "aria-label": `${label}${r.where ? ", from " + r.where : ""}` }));
   }
   if (r.modality === "audio" && r.media_url) {
     return el("audio", { controls: true, preload: "metadata", src: r.media_url + fragment(seg),
@@ -201,9 +209,8 @@ function mediaBlock(r) {
   }
   if (r.modality === "document" && r.thumbnail_url) {
     const page = seg.page || 1;
-    return el("a", { href: `${r.media_url}#page=${page}`, target: "_blank", rel: "noopener", class: "media-link" },
-      el("div", { class: "frame page" }, el("img", { src: r.thumbnail_url, alt: `page ${page} of ${label}`, loading: "lazy" })),
-      el("span", { class: "page-no", text: `page ${page}` }));
+    return el("a", { href: `${r.media_url}#page=${page}`, target: "_blank", rel: "noopener", class: "media-box" },
+      picture(r.thumbnail_url, `page ${page} of ${label}`, "frame page"));
   }
   return null;
 }
