@@ -30,7 +30,7 @@ class Job:
 
     # the indexer's Progress protocol, so `Index.add` reports into the job as it goes
     def start(self, total: int) -> None:
-        self.total = total
+        self.total = max(self.total, total)  # a job indexes its files in several calls
 
     def item(self, path: str, status: str, reason: str = "") -> None:
         self.done += 1
