@@ -72,6 +72,7 @@ def serve(
     if host in ("0.0.0.0", "::") and not allowed_host:
         err.print("[yellow]note:[/] only loopback Host headers are accepted; add --allowed-host NAME for the name clients use")
     shown = f"[{host}]" if ":" in host else host
-    err.print(f"serving [bold]{index}[/] on http://{shown}:{port}/  (API docs: /docs; writes "
+    where = f"http://{shown}:{port}/" if port else "a free port (uvicorn names it below)"
+    err.print(f"serving [bold]{index}[/] on {where}  (API docs: /docs; writes "
               f"{'need the api key' if settings.api_key else 'off'}; reads {'need a key' if settings.read_key else 'open'})")
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from xmodal import __version__
 from xmodal.engine import Index
 
-from .limits import Busy, Gate
+from .limits import Busy
 from .routes import busy_response, make_router
 from .security import PAGE_CSP, Keys, SecurityHeaders
 from .service import Service
@@ -30,16 +30,9 @@ def create_app(index: Index, settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # gates bind to the running loop, so they are made here rather than at import
-        app.state.gates = {
-            "search": Gate("searches", settings.max_encodes, settings.max_waiting),
-            "read": Gate("reads", 4, 4 * settings.max_waiting),
-            "thumbnail": Gate("thumbnails", settings.max_encodes, settings.max_waiting),
-            "ask": Gate("asks", settings.max_asks, 0),
-        }
         try:
             yield
-        finally:
+        finally:  # let a running write finish its batch; queued ones are dropped
             service.jobs.shutdown()
 
     from fastapi_offline import FastAPIOffline

@@ -34,7 +34,7 @@ class Busy(Exception):
 class Gate:
     """Run blocking calls on worker threads, `active` at a time, `waiting` more queued.
 
-    Create inside the running event loop (the app's lifespan): anyio's limiter binds to it."""
+    Create inside the running event loop (on first use): anyio's limiter binds to it."""
 
     def __init__(self, what: str, active: int, waiting: int):
         self.what = what
@@ -50,6 +50,16 @@ class Gate:
             return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
         finally:
             self.in_flight -= 1
+
+
+def gates(max_encodes: int, max_waiting: int, max_asks: int) -> dict[str, Gate]:
+    """The server's gates: searches (query encodes), quick reads, thumbnails, asks (one LLM)."""
+    return {
+        "search": Gate("searches", max_encodes, max_waiting),
+        "read": Gate("reads", 4, 4 * max_waiting),
+        "thumbnail": Gate("thumbnails", max_encodes, max_waiting),
+        "ask": Gate("asks", max_asks, 0),
+    }
 
 
 class ReadWriteLock:

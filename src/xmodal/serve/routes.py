@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from .limits import Gate, gates
 from .security import SANDBOX_CSP, SESSION_COOKIE, bearer, require_read, require_write
 from .service import MAX_ID_CHARS, Service, valid_id
 from .settings import Settings
@@ -41,6 +42,15 @@ class AddTexts(BaseModel):
 
 def _service(request: Request) -> Service:
     return request.app.state.service
+
+
+def _gate(request: Request, name: str) -> Gate:
+    """A gate of this app, made on first use inside the running loop (anyio limiters bind to it)."""
+    state = request.app.state
+    if getattr(state, "gates", None) is None:
+        s = state.settings
+        state.gates = gates(s.max_encodes, s.max_waiting, s.max_asks)
+    return state.gates[name]
 
 
 def _prefix(request: Request) -> str:
@@ -83,7 +93,7 @@ def make_router(settings: Settings) -> APIRouter:
     @r.get("/stats", tags=["server"], dependencies=read)
     async def stats(request: Request) -> dict[str, Any]:
         """Items per modality, the profile and encoders that built the index."""
-        return await request.app.state.gates["read"].run(_service(request).stats)
+        return await _gate(request, "read").run(_service(request).stats)
 
     @r.get("/search", response_model=SearchResponse, tags=["search"], dependencies=read)
     async def search(request: Request, q: Q = None, k: K = 10, offset: Offset = 0, modality: Mods = None,
@@ -91,7 +101,7 @@ def make_router(settings: Settings) -> APIRouter:
                      hybrid: bool = True) -> dict[str, Any]:
         """Search by text. `rerank` reorders the top with the attention or LLM reranker."""
         svc = _service(request)
-        return await request.app.state.gates["search"].run(lambda: svc.search(
+        return await _gate(request, "search").run(lambda: svc.search(
             text=q, k=k, offset=offset, modalities=modality, where=where, min_score=min_score, rerank=rerank,
             hybrid=hybrid, prefix=_prefix(request)))
 
@@ -103,7 +113,7 @@ def make_router(settings: Settings) -> APIRouter:
         """Search by an uploaded file, text, or both (a mixed query). Multipart: `file`, `q`;
         the other parameters as in GET."""
         svc = _service(request)
-        return await request.app.state.gates["search"].run(lambda: svc.search(
+        return await _gate(request, "search").run(lambda: svc.search(
             text=q, upload=file.file if file else None, upload_name=file.filename if file else None, k=k,
             offset=offset, modalities=modality, where=where, min_score=min_score, rerank=rerank, hybrid=hybrid,
             prefix=_prefix(request)))
@@ -111,14 +121,14 @@ def make_router(settings: Settings) -> APIRouter:
     @r.get("/items/{item_id}", tags=["items"], dependencies=read)
     async def item(request: Request, item_id: str) -> dict[str, Any]:
         """One item: metadata, extracted text, segments, and its media / thumbnail URLs."""
-        return await request.app.state.gates["read"].run(_service(request).item, item_id, _prefix(request))
+        return await _gate(request, "read").run(_service(request).item, item_id, _prefix(request))
 
     @r.get("/items/{item_id}/similar", response_model=SearchResponse, tags=["search"], dependencies=read)
     async def similar(request: Request, item_id: str, k: K = 10, offset: Offset = 0, modality: Mods = None,
                       where: Where = None, min_score: MinScore = None) -> dict[str, Any]:
         """More like this: the items nearest to a stored item's own vector (itself left out)."""
         svc = _service(request)
-        return await request.app.state.gates["search"].run(lambda: svc.similar(
+        return await _gate(request, "search").run(lambda: svc.similar(
             item_id, k=k, offset=offset, modalities=modality, where=where, min_score=min_score, prefix=_prefix(request)))
 
     @r.get("/items/{item_id}/media", tags=["items"], dependencies=read,
@@ -126,7 +136,7 @@ def make_router(settings: Settings) -> APIRouter:
     async def media(request: Request, item_id: str) -> FileResponse:
         """The item's file, by id only, with HTTP Range support (audio and video seek).
         SVG and HTML come as sandboxed attachments."""
-        path, mime, attachment = await request.app.state.gates["read"].run(_service(request).media, item_id)
+        path, mime, attachment = await _gate(request, "read").run(_service(request).media, item_id)
         headers = {"Cache-Control": "private, max-age=3600"}
         if attachment:
             headers["Content-Security-Policy"] = SANDBOX_CSP
@@ -139,7 +149,7 @@ def make_router(settings: Settings) -> APIRouter:
                         t: Annotated[float | None, Query(ge=0, le=1e6, description="video: seconds into the clip")] = None,
                         page: Annotated[int | None, Query(ge=1, le=100_000, description="document: 1-based page")] = None) -> FileResponse:
         """A JPEG thumbnail of an image, a video frame (at `t`) or a PDF page, made once and cached."""
-        path = await request.app.state.gates["thumbnail"].run(_service(request).thumbnail, item_id, t, page)
+        path = await _gate(request, "thumbnail").run(_service(request).thumbnail, item_id, t, page)
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
     @r.get("/ask/schema", tags=["ask"])
@@ -164,7 +174,7 @@ def make_router(settings: Settings) -> APIRouter:
         """Retrieve → rerank → refine: an LLM keeps or drops each result with a reason and answers
         citing the kept ones as [n]. Returns the schema of GET /v1/ask/schema."""
         svc = _service(request)
-        return await request.app.state.gates["ask"].run(lambda: svc.ask(
+        return await _gate(request, "ask").run(lambda: svc.ask(
             question=body.question, k=body.k, modalities=body.modality, rerank=body.rerank, refiner=body.refiner,
             mode=body.mode, time_budget_s=body.time_budget_s, augment=body.augment, prefix=_prefix(request)))
 
@@ -175,7 +185,7 @@ def make_router(settings: Settings) -> APIRouter:
                        refiner: Annotated[Literal["llm", "none"], Form()] = "llm") -> dict[str, Any]:
         """`ask` with an example file (and an optional question), as multipart."""
         svc = _service(request)
-        return await request.app.state.gates["ask"].run(lambda: svc.ask(
+        return await _gate(request, "ask").run(lambda: svc.ask(
             question=question, upload=file.file, upload_name=file.filename, k=k, rerank=rerank, refiner=refiner,
             prefix=_prefix(request)))
 
@@ -190,7 +200,7 @@ def make_router(settings: Settings) -> APIRouter:
                 uploads = [f for f in form.getlist("file") if not isinstance(f, str)]
                 if not uploads:
                     raise HTTPException(400, "no `file` parts in the upload")
-                stored = [await request.app.state.gates["read"].run(svc.store_upload, f.file, f.filename) for f in uploads]
+                stored = [await _gate(request, "read").run(svc.store_upload, f.file, f.filename) for f in uploads]
             job = svc.add_files(stored)
         elif ctype.startswith("application/json"):
             try:
@@ -216,7 +226,7 @@ def make_router(settings: Settings) -> APIRouter:
     @r.delete("/items/{item_id}", response_model=JobRef, status_code=202, tags=["write"], dependencies=write)
     async def delete_item(request: Request, item_id: str) -> dict[str, str]:
         """Remove an item (and the file, if it was uploaded through this API), as a job."""
-        job = await request.app.state.gates["read"].run(_service(request).delete, item_id)
+        job = await _gate(request, "read").run(_service(request).delete, item_id)
         return {"job_id": job.id, "status_url": f"{_prefix(request)}/v1/jobs/{job.id}"}
 
     return r
