@@ -55,7 +55,7 @@ def proc_status(pid: int) -> dict[str, float]:
 def start_server(index: Path, work: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "XMODAL_API_KEY": "", "XMODAL_READ_KEY": ""}
     proc = subprocess.Popen([sys.executable, "-c", "from xmodal.cli import main; main()", "serve", "--index", str(index),
-                             "--port", "0", "--work-dir", str(work)], stderr=subprocess.PIPE, text=True, env=env)
+                             "--port", "0", "--work-dir", str(work), "--no-access-log"], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 180
     while time.time() < deadline:
         line = proc.stderr.readline()
@@ -100,7 +100,7 @@ def main() -> None:
             client.post("/v1/search", params={"k": args.k}, files={"file": (img.name, img.read_bytes())}).raise_for_status()
         rss_warm = proc_status(proc.pid)
 
-        api_t, http_t, agree = [], [], 0
+        api_t, http_t, took, agree = [], [], [], 0
         for n in range(args.rounds):
             for i, q in enumerate(TEXT_QUERIES):
                 timed = {}
@@ -115,6 +115,7 @@ def main() -> None:
                 r.raise_for_status()
                 api_t.append(timed["api"])
                 http_t.append(timed["http"])
+                took.append(r.json()["took_ms"] / 1000)
                 agree += [x.id for x in a] == [x["id"] for x in r.json()["results"]]
         api_f, http_f = [], []
         for _ in range(max(1, args.rounds // 2)):
@@ -166,6 +167,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
         "latency_text": {"python_api": summary_ms(api_t), "http": summary_ms(http_t),
+                         # the same requests seen from inside the server, and what HTTP adds to each
+                         "server_side": summary_ms(took), "http_overhead": summary_ms([h - t for h, t in zip(http_t, took)]),
                          "same_top_k": f"{agree}/{len(api_t)}"},
         "latency_image_upload": {"python_api": summary_ms(api_f), "http": summary_ms(http_f)},
         "throughput": {"clients": args.clients, "seconds": round(elapsed, 1), "requests": len(lat),

@@ -89,7 +89,7 @@ def test_text_search_finds_the_matched_second_and_hides_paths(client, built):
     assert top["segment"]["start"] == 2.0 and top["segment"]["end"] == 3.0  # the whistle, not the hum
     assert set(top) >= {"id", "modality", "score", "scores", "text", "segment", "meta", "media_url", "thumbnail_url"}
     assert top["media_url"] == f"/v1/items/{top['id']}/media" and top["thumbnail_url"] is None
-    assert "vector" in top["scores"]
+    assert "vector" in top["scores"] and body["took_ms"] > 0
     _no_server_paths(r.text, folder)
 
 

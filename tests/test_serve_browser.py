@@ -26,7 +26,7 @@ def _require(ok: bool, why: str) -> None:
     if not ok:
         if os.environ.get("XMODAL_REQUIRE_BROWSER"):
             pytest.fail(f"browser tests required here: {why}")
-        pytest.skip(why)
+        pytest.skip(why, allow_module_level=True)
 
 
 _require(shutil.which(CHROMIUM) is not None or Path(CHROMIUM).exists(), f"{CHROMIUM} missing (apt-get install chromium)")

@@ -33,6 +33,7 @@ def serve(
     llm_base_url: Optional[str] = typer.Option(None, help="openai backend: the endpoint."),
     work_dir: Optional[Path] = typer.Option(None, help="Thumbnail cache and temp files (default: xmodal's cache)."),
     warm: bool = typer.Option(True, "--warm/--no-warm", help="Load the text encoder before listening."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log a line per request (method, path, status)."),
 ) -> None:
     """Serve an index: REST API under /v1, a search page at /, API docs at /docs."""
     err = Console(stderr=True)
@@ -75,4 +76,4 @@ def serve(
     where = f"http://{shown}:{port}/" if port else "a free port (uvicorn names it below)"
     err.print(f"serving [bold]{index}[/] on {where}  (API docs: /docs; writes "
               f"{'need the api key' if settings.api_key else 'off'}; reads {'need a key' if settings.read_key else 'open'})")
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, server_header=False)

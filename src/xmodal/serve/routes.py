@@ -23,6 +23,7 @@ class SearchResponse(BaseModel):
     results: list[dict[str, Any]] = Field(description="id, modality, score, scores (per stage), name, text, segment "
                                           "(where it matched), where, meta, media_url, thumbnail_url")
     next_offset: int | None = Field(description="offset of the next page, or null when this is the last")
+    took_ms: float = Field(description="time the server spent on the search (upload spooling and query included)")
 
 
 class JobRef(BaseModel):

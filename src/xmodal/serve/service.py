@@ -214,6 +214,7 @@ class Service:
         rerank = None if rerank in (None, "", "none") else rerank
         if not (text and text.strip()) and upload is None:
             raise HTTPException(400, "empty query: give q (text), a file, or both")
+        t0 = time.perf_counter()
         with self.query_file(upload, upload_name) as file:
             try:
                 with self.rw.read():
@@ -222,18 +223,19 @@ class Service:
                         rerank=rerank, rerank_depth=max(50, offset + k)))
             except (XModalError, KeyError, ValueError) as exc:
                 raise self.fail(exc, upload_name) from None
-        return self._page(results, offset, k, min_score, prefix)
+        return {**self._page(results, offset, k, min_score, prefix), "took_ms": round((time.perf_counter() - t0) * 1000, 2)}
 
     def similar(self, item_id: str, *, k: int = 10, offset: int = 0, modalities: Sequence[str] | None = None,
                 where: str | None = None, min_score: float | None = None, prefix: str = "") -> dict[str, Any]:
         if self.record(item_id) is None:
             raise HTTPException(404, "no such item")
+        t0 = time.perf_counter()
         try:
             with self.rw.read():
                 results = self.index.similar(item_id, k=offset + k, modalities=modalities or None, where=where)
         except (XModalError, KeyError, ValueError) as exc:
             raise self.fail(exc) from None
-        return self._page(results, offset, k, min_score, prefix)
+        return {**self._page(results, offset, k, min_score, prefix), "took_ms": round((time.perf_counter() - t0) * 1000, 2)}
 
     def record(self, item_id: str) -> dict[str, Any] | None:
         if not valid_id(item_id):
