@@ -117,6 +117,11 @@ def test_modality_where_and_threshold_filters(client):
     assert kept["next_offset"] is None
     bad = client.get("/v1/search", params={"q": "x", "where": "no_such_column > 1"})
     assert bad.status_code == 400 and "where" in bad.json()["detail"].lower()
+    # yes/no answers to filters on `path` would spell out where files live: refused
+    for probe_path in ("path LIKE '/tmp/%'", "PATH > '/'", "(modality = 'image') OR Path = ''"):
+        r = client.get("/v1/search", params={"q": "x", "where": probe_path})
+        assert r.status_code == 400 and "path column" in r.json()["detail"]
+    assert client.get("/v1/search", params={"q": "x", "where": "text LIKE '%path%'"}).status_code == 200
 
 
 @pytest.mark.parametrize("params, status", [

@@ -52,6 +52,16 @@ MEDIA_TYPES: dict[tuple[str, str], tuple[str, bool]] = {
 ATTACHMENT_TYPES = {"image/svg+xml", "text/html", "application/octet-stream"}
 
 
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
+_PATH_COLUMN = re.compile(r"\bpath\b", re.IGNORECASE)
+
+
+def check_where(where: str | None) -> None:
+    """A filter may not test the `path` column over HTTP: yes/no answers would spell out server paths."""
+    if where and _PATH_COLUMN.search(_SQL_STRING.sub("''", where)):
+        raise HTTPException(400, "where: the path column cannot be filtered on through the API (it holds server paths)")
+
+
 def valid_id(item_id: str) -> bool:
     """Ids reach the store only if short and printable (no NUL, no control characters)."""
     return 0 < len(item_id) <= MAX_ID_CHARS and item_id.isprintable()
@@ -214,6 +224,7 @@ class Service:
         rerank = None if rerank in (None, "", "none") else rerank
         if not (text and text.strip()) and upload is None:
             raise HTTPException(400, "empty query: give q (text), a file, or both")
+        check_where(where)
         t0 = time.perf_counter()
         with self.query_file(upload, upload_name) as file:
             try:
@@ -229,6 +240,7 @@ class Service:
                 where: str | None = None, min_score: float | None = None, prefix: str = "") -> dict[str, Any]:
         if self.record(item_id) is None:
             raise HTTPException(404, "no such item")
+        check_where(where)
         t0 = time.perf_counter()
         try:
             with self.rw.read():
