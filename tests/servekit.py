@@ -108,7 +108,7 @@ def registered() -> Iterator[None]:
     """The test encoder and the fake LLM, registered for as long as the index is used."""
     with ExitStack() as stack:
         stack.enter_context(ENCODERS.registered("test-tone", ToneAudioEncoder))
-        stack.enter_context(BACKENDS.registered("keyword-fake", FakeChat))
+        stack.enter_context(BACKENDS.registered("serve-fake", FakeChat))
         yield
 
 

@@ -46,7 +46,7 @@ def _settings(folder: Path, **kw) -> Settings:
 @pytest.fixture(scope="module")
 def client(built):
     idx, _, folder = built
-    with TestClient(create_app(idx, _settings(folder, llm_backend="keyword-fake"))) as c:
+    with TestClient(create_app(idx, _settings(folder, llm_backend="serve-fake"))) as c:
         yield c
 
 

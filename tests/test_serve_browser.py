@@ -46,7 +46,7 @@ def site(tmp_path_factory):
     with registered():
         folder = tmp_path_factory.mktemp("browser")
         idx, media = build_index(folder)
-        settings = Settings(work_dir=folder / "work", llm_backend="keyword-fake")
+        settings = Settings(work_dir=folder / "work", llm_backend="serve-fake")
         with uvicorn_server(create_app(idx, settings)) as base:
             yield base, media, idx, folder
 
