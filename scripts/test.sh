@@ -11,6 +11,6 @@ fi
 # browser download cannot work offline
 if ! command -v chromium >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-    || echo "warning: chromium could not be installed; the browser tests will be skipped" >&2
+    || echo "warning: chromium could not be installed; the browser tests will be skipped (and fail under .ci/run)" >&2
 fi
 exec .venv/bin/python -m pytest -q "$@"
