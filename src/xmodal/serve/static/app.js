@@ -72,15 +72,20 @@ async function api(path, options = {}) {
   return body;
 }
 
+let keyPrompt = null;  // one dialog, however many requests were refused at once
+
 function askForKey() {
+  if (keyPrompt) return keyPrompt;
   const dlg = $("#key-dialog");
-  return new Promise((resolve) => {
+  keyPrompt = new Promise((resolve) => {
     $("#key-form").onsubmit = async (ev) => {
       ev.preventDefault();
       const res = await fetch(new URL("session", API), { method: "POST", headers: { Authorization: `Bearer ${$("#key").value}` } });
       if (res.ok) {
         $("#key").value = "";
+        $("#key-error").textContent = "";
         dlg.close();
+        keyPrompt = null;
         resolve();
       } else {
         $("#key-error").textContent = res.status === 403 ? "That key is not right." : `Error ${res.status}`;
@@ -88,6 +93,7 @@ function askForKey() {
     };
     dlg.showModal();
   });
+  return keyPrompt;
 }
 
 function searchParams(offset) {
