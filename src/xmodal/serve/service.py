@@ -93,8 +93,7 @@ class Service:
         self.work_dir = work.resolve()
         self.tmp_dir = self.work_dir / "tmp"
         self.uploads = (index.path / "uploads").resolve()  # files added through the API live with the index
-        for d in (self.tmp_dir, self.uploads):
-            d.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)  # uploads/ only once something is uploaded
         for stale in self.tmp_dir.iterdir():  # a killed server leaves its query files behind
             stale.unlink(missing_ok=True)
         self.thumbs = ThumbnailCache(self.work_dir / "thumbnails", settings.thumbnail_px, index.limits)
@@ -345,7 +344,7 @@ class Service:
                     h.update(chunk)
                     out.write(chunk)
             dest = self.uploads / h.hexdigest() / safe_name(name)
-            dest.parent.mkdir(exist_ok=True)
+            dest.parent.mkdir(parents=True, exist_ok=True)
             if dest.exists():
                 Path(tmp).unlink()
             else:
