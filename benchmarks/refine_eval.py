@@ -22,7 +22,7 @@ from pathlib import Path
 
 import xmodal
 from xmodal.config import cache_dir
-from xmodal.eval.dataset import load_set
+from xmodal.data.beir import load_set
 from xmodal.engine.ask import stored_segments
 from xmodal.refine.llm import LLMRefiner
 from xmodal.rerank.llm import LLMReranker

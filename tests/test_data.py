@@ -341,95 +341,111 @@ def _provenance(folder: Path) -> dict[str, dict]:
 
 @pytest.mark.parametrize("name", TUX_SETS + ["asterisk-t2a"])
 def test_built_sets_are_valid_beir(name, tmp_path, tux_root, asterisk_root):
-    from xmodal.data.sets import build_set, validate_set
+    from xmodal.data.beir import validate_set
+    from xmodal.data.sets import build_set
 
     src = asterisk_root if name.startswith("asterisk") else tux_root
     small = {"n_single": 4, "n_multi": 4, "seconds": 1.0, "size": (96, 72)} if name.endswith("video") else {}
     folder = build_set(name, tmp_path / "sets", source_root=src, **small)
-    s = validate_set(folder)  # raises on unknown ids, missing media, bad rows, a query in both splits
+    splits = validate_set(folder)  # raises on unknown ids, missing media, bad rows, a query in both splits
     for split in ("train", "test"):
         lines = (folder / "qrels" / f"{split}.tsv").read_text().splitlines()
         assert lines[0] == "query-id\tcorpus-id\tscore"
-    assert sum(len(t) for t in s.qrels.values()) == len(s.queries)
-    assert s.queries and set(s.qrels) == {"train", "test"}
-    for item in list(s.corpus.values()) + list(s.queries.values()):
-        if "path" in item:
-            assert item["path"].startswith("media/") and s.path(item).is_file()
+    assert set(splits) == {"train", "test"} and any(s.queries for s in splits.values())
+    corpus = splits["test"].corpus
+    queries = {**splits["train"].queries, **splits["test"].queries}
+    n_query_lines = len((folder / "queries.jsonl").read_text().splitlines())
+    assert len(queries) == n_query_lines  # every query is judged in exactly one split
+    for item in list(corpus.values()) + list(queries.values()):
+        if item.path is not None:
+            rel = item.path.relative_to(folder.resolve()).as_posix()
+            assert rel.startswith("media/") and item.path.is_file()
             # names must not give the answer away
-            assert not any(w in item["path"] for w in ("frog", "blackbird", "banana", "pin"))
+            assert not any(w in rel for w in ("frog", "blackbird", "banana", "pin"))
     info = json.loads((folder / "SET_INFO.json").read_text())
-    assert info["name"] == name and info["counts"]["corpus"] == len(s.corpus)
-    assert info["counts"]["queries"] == {k: len(v) for k, v in s.qrels.items()}
+    assert info["name"] == name and info["counts"]["corpus"] == len(corpus)
+    assert info["counts"]["queries"] == {k: len(v.qrels) for k, v in splits.items()}
 
 
 @pytest.mark.parametrize("name", ["tuxpaint-t2i", "tuxpaint-i2t", "tuxpaint-multilingual-t2i", "asterisk-t2a"])
 def test_no_caption_on_both_sides_and_deterministic(name, tmp_path, tux_root, asterisk_root):
-    from xmodal.data.sets import build_set, load_set
+    from xmodal.data.beir import load_splits
+    from xmodal.data.sets import build_set
 
     src = asterisk_root if name.startswith("asterisk") else tux_root
     a = build_set(name, tmp_path / "a", source_root=src)
     b = build_set(name, tmp_path / "b", source_root=src)
     for f in ("corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/test.tsv"):
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
-    s, prov = load_set(a), _provenance(a)
+    splits, prov = load_splits(a), _provenance(a)
     side: dict[str, str] = {}
-    for split, table in s.qrels.items():
-        for q in table:
+    for split, s in splits.items():
+        for q in s.qrels:
             p = prov[q]
             group = p.get("group") or normalise_caption(p["english"])
             assert side.setdefault(group, split) == split, f"{group} on both sides"
 
 
 def test_t2i_relevance_and_corpus(tmp_path, tux_root):
-    from xmodal.data.sets import build_set, load_set
+    from xmodal.data.beir import load_splits
+    from xmodal.data.sets import build_set
 
-    s = load_set(build_set("tuxpaint-t2i", tmp_path, source_root=tux_root))
-    prov = _provenance(s.folder)
-    sources = {prov[c]["source"] for c in s.corpus}
+    folder = build_set("tuxpaint-t2i", tmp_path, source_root=tux_root)
+    splits = load_splits(folder)
+    prov = _provenance(folder)
+    corpus = splits["test"].corpus
+    sources = {prov[c]["source"] for c in corpus}
     assert not any(x.startswith("symbols/") for x in sources)  # alphabets are left out
-    assert len(s.corpus) == len(STAMPS)  # 12 outside symbols + the odd cup
-    assert s.qrels["train"] and s.qrels["test"]  # the split puts queries on both sides
-    qrels = {**s.qrels["train"], **s.qrels["test"]}
-    frog_q = next(q for q, row in s.queries.items() if row["text"] == "A frog.")
+    assert len(corpus) == len(STAMPS)  # 12 outside symbols + the odd cup
+    assert splits["train"].qrels and splits["test"].qrels  # the split puts queries on both sides
+    qrels = {**splits["train"].qrels, **splits["test"].qrels}
+    queries = {**splits["train"].queries, **splits["test"].queries}
+    frog_q = next(q for q, row in queries.items() if row.text == "A frog.")
     assert {prov[c]["source"] for c in qrels[frog_q]} == {"animals/frog", "animals/frog-1"}
-    assert {Path(s.corpus[c]["path"]).suffix for c in qrels[frog_q]} == {".png", ".svg"}
+    assert {corpus[c].path.suffix for c in qrels[frog_q]} == {".png", ".svg"}
     # building again reuses the finished set
-    mtime = (s.folder / "corpus.jsonl").stat().st_mtime_ns
+    mtime = (folder / "corpus.jsonl").stat().st_mtime_ns
     build_set("tuxpaint-t2i", tmp_path, source_root=tux_root)
-    assert (s.folder / "corpus.jsonl").stat().st_mtime_ns == mtime
+    assert (folder / "corpus.jsonl").stat().st_mtime_ns == mtime
 
 
 def test_multilingual_queries(tmp_path, tux_root):
-    from xmodal.data.sets import MULTILINGUAL_LANGS, build_set, load_set
+    from xmodal.data.beir import load_splits
+    from xmodal.data.sets import MULTILINGUAL_LANGS, build_set
 
-    s = load_set(build_set("tuxpaint-multilingual-t2i", tmp_path, source_root=tux_root))
-    langs = {q["lang"] for q in s.queries.values()}
+    folder = build_set("tuxpaint-multilingual-t2i", tmp_path, source_root=tux_root)
+    queries = {q: row for s in load_splits(folder).values() for q, row in s.queries.items()}
+    langs = {q.meta["lang"] for q in queries.values()}
     assert langs == set(MULTILINGUAL_LANGS)
-    texts = {(q["lang"], q["text"]) for q in s.queries.values()}
+    texts = {(q.meta["lang"], q.text) for q in queries.values()}
     assert ("de", "Ein Frosch.") in texts and ("fr", "Un merle.") in texts
     assert ("es", "A ball.") not in texts and ("fr", "Un ballon.") in texts
     # queries are split by the English caption group of their images
-    info = json.loads((s.folder / "SET_INFO.json").read_text())
+    info = json.loads((folder / "SET_INFO.json").read_text())
     assert info["dropped_queries"]["untranslated"] == 1
 
 
 def test_video_set_shots(tmp_path, tux_root):
     import av
 
-    from xmodal.data.sets import build_set, load_set
+    from xmodal.data.beir import load_splits
+    from xmodal.data.sets import build_set
 
-    s = load_set(build_set("tuxpaint-video", tmp_path, source_root=tux_root, n_single=3, n_multi=4,
-                           seconds=1.0, size=(96, 72)))
-    prov = _provenance(s.folder)
-    clips = [prov[c] for c in s.corpus]
+    folder = build_set("tuxpaint-video", tmp_path, source_root=tux_root, n_single=3, n_multi=4,
+                       seconds=1.0, size=(96, 72))
+    splits = load_splits(folder)
+    prov = _provenance(folder)
+    corpus = splits["test"].corpus
+    clips = [prov[c] for c in corpus]
     assert {len(c["shots"]) for c in clips} >= {1, 2}
-    qrels = {**s.qrels["train"], **s.qrels["test"]}
-    for q, rel in qrels.items():
-        cap = normalise_caption(s.queries[q]["text"])
-        for c in rel:  # every relevant clip has a shot with the query's caption
-            assert cap in {normalise_caption(sh["caption"]) for sh in prov[c]["shots"]}
-    some = next(c for c in s.corpus if len(prov[c]["shots"]) > 1)
-    with av.open(str(s.path(s.corpus[some]))) as c:
+    assert {item.modality for item in corpus.values()} == {"video"}  # sniffed from the MP4 content
+    for s in splits.values():
+        for q, rel in s.qrels.items():
+            cap = normalise_caption(s.queries[q].text)
+            for c in rel:  # every relevant clip has a shot with the query's caption
+                assert cap in {normalise_caption(sh["caption"]) for sh in prov[c]["shots"]}
+    some = next(c for c in corpus if len(prov[c]["shots"]) > 1)
+    with av.open(str(corpus[some].path)) as c:
         assert c.duration / 1e6 == pytest.approx(prov[some]["shots"][-1]["end"], abs=0.15)
         assert c.streams.audio
 

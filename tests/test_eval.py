@@ -31,7 +31,7 @@ from xmodal.eval import (
     write_html,
     write_json,
 )
-from xmodal.eval.dataset import guess_modality
+from xmodal.media import probe
 from xmodal.types import Modality, SearchResult, Segment
 
 KS = (1, 5, 10, 100)
@@ -246,7 +246,84 @@ def test_load_media_set(tmp_path):
     assert es.queries["m-green"].modality == "text+image"
     assert es.queries["m-green"].text == "picture" and es.queries["m-green"].path is not None
     assert es.queries["a-red"].modality == "audio"
-    assert guess_modality("x.OGG") == "audio"
+
+
+def test_modality_comes_from_the_content(tmp_path):
+    """Undeclared: the media stage's sniffing decides (not the extension); declared: the content
+    must agree, except that bytes which merely read as text are left to indexing to report."""
+    root = make_media_set(tmp_path / "media")
+    _wav(root / "sounds" / "chirp.png")  # a WAV whatever its name says
+    _png(root / "images" / "photo.png", (1, 2, 3))
+    (root / "images" / "photo.png").rename(root / "images" / "photo.dat")
+    rows = [json.loads(line) for line in (root / "corpus.jsonl").read_text().splitlines()]
+    _write_jsonl(root / "corpus.jsonl", rows + [{"_id": "snd", "path": "sounds/chirp.png"},
+                                               {"_id": "pic", "path": "images/photo.dat"}])
+    es = load_set(root)
+    assert es.corpus["snd"].modality == "audio" and es.corpus["pic"].modality == "image"
+    assert es.corpus["img-broken"].modality == "image"  # "not a png": declared, kept, fails at indexing
+    _write_jsonl(root / "corpus.jsonl", rows + [{"_id": "snd", "modality": "image", "path": "sounds/chirp.png"}])
+    with pytest.raises(SetError, match=r"corpus\.jsonl:7: 'sounds/chirp\.png' is declared 'image' but its content is audio"):
+        load_set(root)
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("../../../../../../etc/passwd", "climbs out of the set folder"),
+    ("images/../../outside/secret.png", "climbs out of the set folder"),
+    ("/etc/passwd", "is absolute"),
+    ("OUTSIDE_ABS", "is absolute"),
+    ("images/link.png", "is a symbolic link to .*secret.png, outside the set folder"),
+    ("linked-dir/secret.png", "is a symbolic link to .*secret.png, outside the set folder"),
+    ("images/red.png\u0000.txt", "contains a NUL byte"),
+])
+@pytest.mark.parametrize("where", ["corpus", "queries"])
+def test_media_paths_never_leave_the_set_folder(tmp_path, path, reason, where):
+    root = make_media_set(tmp_path / "media")
+    secret = tmp_path / "outside" / "secret.png"
+    _png(secret, (9, 9, 9))
+    (root / "images" / "link.png").symlink_to(secret)
+    (root / "linked-dir").symlink_to(secret.parent, target_is_directory=True)
+    path = str(secret) if path == "OUTSIDE_ABS" else path
+    name = f"{where}.jsonl"
+    lines = (root / name).read_text().splitlines()
+    # a hostile line in the middle of the file: the error names the file, the line and the reason
+    bad = json.dumps({"_id": "img-red" if where == "corpus" else "i-green", "modality": "image"})[:-1]
+    bad += ', "path": ' + json.dumps(path) + "}"  # a NUL arrives as JSON's \u0000
+    lines[0 if where == "corpus" else 3] = bad
+    (root / name).write_text("\n".join(lines) + "\n")
+    line = 1 if where == "corpus" else 4
+    with pytest.raises(SetError, match=rf"media[/\\]{name}:{line}\b.*{reason}"):
+        load_set(root)
+
+
+def test_symlink_inside_the_set_folder_is_followed(tmp_path):
+    root = make_media_set(tmp_path / "media")
+    (root / "images" / "alias.png").symlink_to(root / "images" / "red.png")
+    rows = [json.loads(line) for line in (root / "corpus.jsonl").read_text().splitlines()]
+    rows[0]["path"] = "images/alias.png"
+    _write_jsonl(root / "corpus.jsonl", rows)
+    assert load_set(root).corpus["img-red"].path == (root / "images" / "red.png").resolve()
+
+
+def test_report_never_inlines_a_file_outside_the_set(tmp_path):
+    """Even handed a set whose item points outside (built by hand, not by the loader), the HTML
+    report shows no byte of that file and no link to it."""
+    import base64
+
+    root = make_media_set(tmp_path / "media")
+    secret = tmp_path / "secret.png"
+    _png(secret, (123, 45, 67))
+    res = evaluate(root, progress=False, opener=FakeIndex.open)
+    es = res.eval_set
+    for item in es.corpus.values():  # every shown item now names the outside file
+        if item.path is not None:
+            item.path = secret
+    for q in es.queries.values():
+        if q.path is not None:
+            q.path = secret
+    doc = write_html(res, tmp_path / "r.html", root, n_failed=50).read_text()
+    assert "outside the set folder" in doc
+    assert base64.b64encode(secret.read_bytes()).decode()[:40] not in doc
+    assert secret.as_uri() not in doc and "data:image/png" not in doc
 
 
 def test_load_set_errors_name_the_fault(tmp_path):
@@ -304,7 +381,7 @@ class FakeIndex:
             if Path(p).stem == "broken":
                 failed.append((str(p), "not a PNG file"))
                 continue
-            mod = Modality(guess_modality(p))
+            mod = probe(p)[0]
             self.items[i] = (mod, str(p), self._words(Path(p).stem))
         return type("Report", (), {"failed": failed})()
 

@@ -11,10 +11,11 @@ import pytest
 
 import xmodal
 from mediagen import make_image, make_text
-from xmodal.errors import ModelUnavailable
+from xmodal.errors import IndexMismatchError, ModelUnavailable
 from xmodal.rerank import RERANKERS, Candidate, RerankQuery
 from xmodal.rerank.attention import DEFAULT_DIR, AttentionReranker, load_artifact, save_artifact
 from xmodal.rerank.base import fuse_scores
+from xmodal.space import Space
 from xmodal.train.rerank import MIN_PAIR_VAL_LISTS, FitConfig, ListSet, choose_pair_weights, fit, list_metrics, score_lists
 from xmodal.types import Embedding, Media, Modality, Segment
 
@@ -163,10 +164,43 @@ def test_shipped_default_is_small_and_loads():
     meta = json.loads((DEFAULT_DIR / "reranker.json").read_text())
     assert 0.0 <= meta["fusion_weight"] <= 1.0 and meta["training"]["fingerprint"]
     assert all(s["split"] != "test" for s in meta["training"]["sources"])
-    assert isinstance(RERANKERS.create("attention"), AttentionReranker)
+    reranker = RERANKERS.create("attention")
+    assert isinstance(reranker, AttentionReranker)
+    # it records the space it serves: the offline default profile with the shipped binding, as
+    # that profile embeds today (a changed encoder setting or binding must re-record or retrain it)
+    assert meta["space"]["binding"]["name"] == "xmodal-default"
+    reranker.check_space(Space("default").fingerprint())
 
 
 PROFILE = {"name": "test-text-image", "text": {"encoder": "minilm-int8"}, "image": {"encoder": "conse-effnet", "args": {"ocr": False}}}
+
+
+def test_reranker_refuses_an_index_of_another_space(tmp_path):
+    make_text(tmp_path / "media" / "violin.txt", "The violin is a string instrument played with a bow.")
+    idx = xmodal.open(tmp_path / "idx", PROFILE)  # no OCR, no binding: not the shipped reranker's space
+    idx.add([tmp_path / "media"])
+    with pytest.raises(IndexMismatchError, match=r"trained in another space.*image\.ocr.*binding \(xmodal-default vs none\)"):
+        idx.search("a string instrument", k=2, rerank="attention")
+    assert idx.search("a string instrument", k=2)  # the index itself is untouched
+
+
+def test_artifact_space_record_is_checked(tmp_path, trained):
+    _, model, weight, metrics, _, _ = trained
+    space = Space(PROFILE).fingerprint()
+    out = save_artifact(model, tmp_path / "r", weight, {"metrics": metrics}, space=space)
+    rr = AttentionReranker(out)
+    rr.check_space(json.loads(json.dumps(space)))  # its own space, as read back from an index manifest
+    rr.check_space({**space, "profile": "renamed"})  # the profile's name does not decide the vectors
+    other = json.loads(json.dumps(space))
+    other["encoders"]["image"]["top_k"] = 5
+    with pytest.raises(IndexMismatchError, match=r"differs in image\.top_k"):
+        rr.check_space(other)
+    with pytest.raises(IndexMismatchError, match=r"differs in audio \(no audio encoder\)"):
+        rr.check_space({**space, "encoders": {**space["encoders"], "audio": {"encoder": "x"}}})
+    # an artifact that records no space cannot vouch for any index
+    bare = save_artifact(model, tmp_path / "bare", weight, {"metrics": metrics})
+    with pytest.raises(IndexMismatchError, match="records no space"):
+        AttentionReranker(bare).check_space(space)
 
 
 def test_search_with_attention_rerank_through_the_engine(tmp_path):
@@ -175,7 +209,7 @@ def test_search_with_attention_rerank_through_the_engine(tmp_path):
     make_text(root / "bread.txt", "Bake bread with flour, water, salt and yeast.")
     make_text(root / "cello.txt", "A cello is a large bowed string instrument.")
     make_image(root / "red.png", size=(64, 48), color=(220, 20, 20))
-    idx = xmodal.open(tmp_path / "idx", PROFILE)
+    idx = xmodal.open(tmp_path / "idx")  # the default profile: the shipped reranker's own space
     idx.add([root])
     plain = idx.search("a string instrument", k=4)
     res = idx.search("a string instrument", k=4, rerank="attention")
@@ -217,6 +251,7 @@ def test_cli_trains_an_artifact_from_a_set(tmp_path, monkeypatch):
     meta = json.loads((out / "reranker.json").read_text())
     assert meta["training"]["sources"][0]["split"] == "train" and meta["training"]["fingerprint"]
     assert AttentionReranker(out).fusion_weight == meta["fusion_weight"]
+    assert meta["space"] == json.loads(json.dumps(Space("default").fingerprint()))  # the space it was trained in
 
     bad = CliRunner().invoke(train_app, ["rerank", "--pairs", str(tmp_path / "nope") + ":train", "--out", str(out)])
     assert bad.exit_code == 1 and "neither a set folder nor a set name" in " ".join(bad.output.split())

@@ -148,6 +148,31 @@ class Space:
         return combine(self.embed(parts), weights)
 
 
+def space_differences(trained: dict[str, Any], used: dict[str, Any]) -> list[str]:
+    """What a model trained in the space `trained` (a `Space.fingerprint()`) would get wrong in
+    the space `used`: its size, the binding, and each of `used`'s encoders whose settings differ
+    (named down to the setting: 'audio.sound_bank'). The profile's name does not count."""
+
+    def plain(x: Any) -> Any:  # as stored in JSON: tuples are lists, odd values strings
+        return json.loads(json.dumps(x, sort_keys=True, default=str))
+
+    trained, used = plain(trained), plain(used)
+    diffs = []
+    if trained.get("dim") != used.get("dim"):
+        diffs.append(f"dim ({trained.get('dim')} vs {used.get('dim')})")
+    for m, cfg in sorted(used.get("encoders", {}).items()):
+        had = trained.get("encoders", {}).get(m)
+        if had is None:
+            diffs.append(f"{m} (no {m} encoder)")
+        elif had != cfg:
+            keys = sorted(k for k in set(had) | set(cfg) if had.get(k) != cfg.get(k))
+            diffs += [f"{m}.{k}" for k in keys]
+    if trained.get("binding") != used.get("binding"):
+        names = [(fp or {}).get("name") or "none" for fp in (trained.get("binding"), used.get("binding"))]
+        diffs.append("binding" + (f" ({names[0]} vs {names[1]})" if names[0] != names[1] else " (other weights)"))
+    return diffs
+
+
 def combine(embs: Sequence[Embedding], weights: Sequence[float] | None = None) -> np.ndarray:
     """The vector of a multi-part query: weighted sum of the parts' vectors, renormalised."""
     w = np.asarray(weights if weights is not None else [1.0] * len(embs), dtype=np.float32)

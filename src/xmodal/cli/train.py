@@ -63,7 +63,7 @@ def rerank(
     profile: str = typer.Option("default", help="Encoder profile the indexes are built with; the reranker serves indexes of this profile."),
     depth: int = typer.Option(50, help="First-stage list depth to mine hard negatives from (use the rerank depth you search with)."),
     epochs: int = typer.Option(12, help="Passes over the training lists; the best epoch on validation is kept."),
-    val_frac: float = typer.Option(0.2, help="Share of training queries held out to pick the epoch and the fusion weight."),
+    val_frac: float = typer.Option(0.2, help="Share of caption groups held out to pick the epoch and the fusion weight (a caption is on one side in every set)."),
     seed: int = typer.Option(0, help="Seed for the split, sampling and initialisation."),
     max_minutes: float = typer.Option(20.0, help="Stop after the epoch that passes this wall time."),
     json_out: bool = typer.Option(False, "--json", help="Print the artifact's metadata as JSON."),

@@ -28,6 +28,7 @@ class Searcher:
         self.retriever = retriever
         self.limits = limits
         self._rerankers: dict[str, "Reranker"] = {}
+        self._fingerprint: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     def query_media(self, text: str | None = None, file: str | Path | None = None) -> list[Media]:
@@ -106,12 +107,18 @@ class Searcher:
         return [r for r in hits if r.id != item_id][:k]
 
     def reranker(self, rerank: "str | Reranker") -> "Reranker":
-        """A reranker by name, created once and reused (its weights load once)."""
-        if not isinstance(rerank, str):
-            return rerank
+        """A reranker by name, created once and reused (its weights load once); either way one
+        made for another space than this index's is refused (IndexMismatchError)."""
         with self._lock:
+            if self._fingerprint is None:
+                self._fingerprint = self.space.fingerprint()
+            if not isinstance(rerank, str):
+                rerank.check_space(self._fingerprint)
+                return rerank
             if rerank not in self._rerankers:
                 from xmodal.rerank import RERANKERS
 
-                self._rerankers[rerank] = RERANKERS.create(rerank)
+                created = RERANKERS.create(rerank)
+                created.check_space(self._fingerprint)
+                self._rerankers[rerank] = created
             return self._rerankers[rerank]

@@ -5,7 +5,7 @@
     print_table(result); write_json(result, "out.json"); write_html(result, "out.html", set_dir)
 """
 
-from xmodal.eval.dataset import CorpusItem, EvalSet, Query, SetError, corpus_fingerprint, load_set
+from xmodal.data.beir import CorpusItem, EvalSet, Query, SetError, corpus_fingerprint, load_set
 from xmodal.eval.metrics import evaluate_run, first_relevant_rank, metric_names, query_metrics, recall_curve
 from xmodal.eval.report import print_table, recall_curve_svg, write_html, write_json
 from xmodal.eval.runner import EvalResult, evaluate

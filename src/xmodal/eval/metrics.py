@@ -22,6 +22,11 @@ Metrics (k is a cut-off; "top k" is the first k retrieved ids):
   precision@rank at each relevant hit, divided by the number of relevant items of the query
   (unretrieved relevant items count as misses) (ranx ``map``).
 
+The per-ranking formulas (`success_at`, `recall_at`, `reciprocal_rank`, `ndcg_at`,
+`average_precision`) take the gains of a ranking as retrieved — the relevance score at each
+rank, 0 for a non-relevant item — and are the ones the binding and reranker trainers use too,
+so model selection and evaluation measure alike.
+
 They are computed here with numpy rather than through ranx: ranx needs a ~30 s numba compile
 on first use (and ~4 s to load it in every later process) and hashes ids into float64; the
 formulas are short, and tests/test_eval.py checks them against ranx on random graded runs.
@@ -30,6 +35,7 @@ formulas are short, and tests/test_eval.py checks them against ranx on random gr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -62,6 +68,52 @@ def _gains(judged: Mapping[str, int], ranking: Sequence[str]) -> np.ndarray:
     return np.array([float(s) if (s := judged.get(d, 0)) >= 1 else 0.0 for d in ranking], dtype=np.float64)
 
 
+def _first_hit(gains: np.ndarray, k: int | None = None) -> int | None:
+    """1-based rank of the first relevant item within the top k (all ranks when k is None)."""
+    hits = np.flatnonzero(np.asarray(gains[:k] if k is not None else gains) > 0)
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def success_at(gains: np.ndarray, k: int) -> float:
+    """1 if a relevant item is in the top k, else 0 (the cross-modal ``R@k``)."""
+    return 1.0 if _first_hit(gains, k) is not None else 0.0
+
+
+def recall_at(gains: np.ndarray, n_relevant: int, k: int) -> float:
+    """|relevant ∩ top k| / |relevant| (BEIR's recall)."""
+    return float(np.count_nonzero(np.asarray(gains[:k]) > 0)) / n_relevant if n_relevant else 0.0
+
+
+def reciprocal_rank(gains: np.ndarray, k: int | None = None) -> float:
+    """1 / rank of the first relevant item within the top k (k None: anywhere), else 0."""
+    first = _first_hit(gains, k)
+    return 1.0 / first if first is not None else 0.0
+
+
+@lru_cache(maxsize=16)
+def _discounts(k: int) -> np.ndarray:
+    return 1.0 / np.log2(np.arange(2, k + 2))
+
+
+def ndcg_at(gains: np.ndarray, relevant_scores: Sequence[float], k: int) -> float:
+    """nDCG@k: gain = the qrel score, discount log2(rank + 1), ideal DCG from `relevant_scores`."""
+    gains = np.asarray(gains, dtype=np.float64)
+    discounts = _discounts(k)
+    dcg = float(np.sum(gains[:k] * discounts[: min(k, len(gains))]))
+    ideal = np.array(sorted(relevant_scores, reverse=True)[:k], dtype=np.float64)
+    idcg = float(np.sum(ideal * discounts[: len(ideal)]))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def average_precision(gains: np.ndarray, n_relevant: int) -> float:
+    """Sum of precision@rank at each relevant hit, over all `n_relevant` items (misses count)."""
+    hits = np.asarray(gains) > 0
+    ranks = np.flatnonzero(hits) + 1
+    if not len(ranks) or not n_relevant:
+        return 0.0
+    return float(np.sum(np.cumsum(hits)[ranks - 1] / ranks) / n_relevant)
+
+
 def first_relevant_rank(judged: Mapping[str, int], ranking: Sequence[str]) -> int | None:
     """1-based rank of the first relevant item in the ranking, or None if none was retrieved."""
     for i, doc in enumerate(_dedupe(ranking), start=1):
@@ -72,33 +124,17 @@ def first_relevant_rank(judged: Mapping[str, int], ranking: Sequence[str]) -> in
 
 def query_metrics(judged: Mapping[str, int], ranking: Sequence[str], ks: Iterable[int]) -> dict[str, float]:
     """All metrics of `metric_names(ks)` for one query (see the module docstring)."""
-    ranking = _dedupe(ranking)
-    rel_scores = sorted((s for s in judged.values() if s >= 1), reverse=True)
+    rel_scores = [float(s) for s in judged.values() if s >= 1]
     n_rel = len(rel_scores)
-    gains = _gains(judged, ranking)
-    hits = gains > 0
-    out: dict[str, float] = {}
     if n_rel == 0:  # undefined; callers drop such queries, but never divide by zero
         return {name: 0.0 for name in metric_names(ks)}
-
-    first = int(np.argmax(hits)) + 1 if hits.any() else None
-    cum_hits = np.cumsum(hits)
-    for k in sorted(set(int(k) for k in ks)):
-        out[f"R@{k}"] = 1.0 if first is not None and first <= k else 0.0
-
-    # nDCG@10: gain = qrel score, discount log2(rank + 1), ideal from the judged scores.
-    k = 10
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = float(np.sum(gains[:k] * discounts[: min(k, len(gains))]))
-    ideal = np.array(rel_scores[:k], dtype=np.float64)
-    idcg = float(np.sum(ideal * discounts[: len(ideal)]))
-    out["nDCG@10"] = dcg / idcg
-    out["MRR@10"] = 1.0 / first if first is not None and first <= 10 else 0.0
-    # AP: precision at each relevant hit, over all relevant items of the query.
-    ranks = np.flatnonzero(hits) + 1
-    out["mAP"] = float(np.sum(cum_hits[ranks - 1] / ranks) / n_rel) if len(ranks) else 0.0
-    for k in sorted(set(int(k) for k in ks)):
-        out[f"BEIR-Recall@{k}"] = float(cum_hits[min(k, len(cum_hits)) - 1]) / n_rel if len(cum_hits) else 0.0
+    gains = _gains(judged, _dedupe(ranking))
+    ks = sorted(set(int(k) for k in ks))
+    out = {f"R@{k}": success_at(gains, k) for k in ks}
+    out["nDCG@10"] = ndcg_at(gains, rel_scores, 10)
+    out["MRR@10"] = reciprocal_rank(gains, 10)
+    out["mAP"] = average_precision(gains, n_rel)
+    out.update({f"BEIR-Recall@{k}": recall_at(gains, n_rel, k) for k in ks})
     return out
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from xmodal.eval.dataset import CorpusItem, EvalSet, Query, load_set
+from xmodal.data.beir import CorpusItem, EvalSet, Query, inside, load_set
 from xmodal.eval.metrics import first_relevant_rank, metric_names
 
 MAX_INLINE_MEDIA = 1_000_000  # bytes: audio/video/SVG above this are linked, not embedded
@@ -182,9 +182,13 @@ def recall_curve_svg(curves: Mapping[str, Sequence[float]], width: int = 640, he
 
 
 class _MediaHtml:
-    """Renders media files as embedded HTML, caching per path (items recur across queries)."""
+    """Renders media files as embedded HTML, caching per path (items recur across queries).
 
-    def __init__(self) -> None:
+    Only files inside the set folder `root` are shown or linked: the loader refuses paths that
+    leave it, and the report checks again, so no outside file can end up inlined in the page."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
         self._cache: dict[tuple[str, str], str] = {}
 
     def render(self, path: Path, modality: str) -> str:
@@ -207,6 +211,8 @@ class _MediaHtml:
             return None
 
     def _render(self, path: Path, modality: str) -> str:
+        if not inside(self.root, path):
+            return f"<span class=missing>not shown: {html.escape(str(path))} is outside the set folder</span>"
         if not path.exists():
             return f"<span class=missing>missing file {html.escape(str(path))}</span>"
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -297,7 +303,7 @@ def _failed_section(result: Mapping[str, Any], es: EvalSet, runs: Mapping[str, A
     # Deterministic: the same result always shows the same queries.
     sample = sorted(random.Random(0).sample(failed, min(n_failed, len(failed))))
     head += f" A fixed sample of {len(sample)}:</p>"
-    media = _MediaHtml()
+    media = _MediaHtml(es.root)
     cards = []
     for qid in sample:
         q = es.queries[qid]

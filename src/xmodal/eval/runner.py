@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from xmodal.errors import XModalError
-from xmodal.eval.dataset import EvalSet, Query, corpus_fingerprint, load_set
+from xmodal.data.beir import EvalSet, Query, corpus_fingerprint, load_set
 from xmodal.eval.metrics import evaluate_run, recall_curve
 from xmodal.types import Modality
 

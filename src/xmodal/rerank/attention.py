@@ -5,8 +5,11 @@ each candidate's rows (image regions, audio windows, video frames and shots, doc
 an image-text-matching head turns the result, plus the first-stage score and lexical overlap,
 into a match logit. The candidate row with the most attention is returned as the explanation.
 
-Artifact (a folder): `reranker.json` (format, version, config, fusion weight, training-data
-fingerprint, metrics) and `weights.npz` (the state dict as numpy arrays). The shipped default
+Artifact (a folder): `reranker.json` (format, version, config, fusion weight, the space it was
+trained in — `Space.fingerprint()`: encoders, their settings, the binding —, training-data
+fingerprint, metrics) and `weights.npz` (the state dict as numpy arrays). Its weights read
+vectors and token features of that space only: an index of another space is refused, as the
+binding and the index manifest refuse one. The shipped default
 lives in `xmodal/rerank/default/`; `$XMODAL_RERANK_ATTENTION` or `AttentionReranker(path)`
 points elsewhere. Train one with `xmodal train rerank --pairs SET_DIR:train --out DIR`.
 """
@@ -20,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..errors import ModelUnavailable
+from ..errors import IndexMismatchError, ModelUnavailable
+from ..space import space_differences
 from ._features import EXPLAINING, KINDS, SCALARS, candidate_features, clamp_segment, query_features, scalar_features
 from ..types import Modality
 from .base import Candidate, Reranker, RerankQuery, RerankScore
@@ -35,8 +39,12 @@ META_FILE = "reranker.json"
 WEIGHTS_FILE = "weights.npz"
 
 
-def save_artifact(model: "Matcher", out: str | Path, fusion_weight: float, info: dict[str, Any]) -> Path:
-    """Write `reranker.json` + `weights.npz` into `out` (created); returns the folder."""
+def save_artifact(model: "Matcher", out: str | Path, fusion_weight: float, info: dict[str, Any],
+                  space: dict[str, Any] | None = None) -> Path:
+    """Write `reranker.json` + `weights.npz` into `out` (created); returns the folder.
+
+    space: the `Space.fingerprint()` of the space the training lists came from; an artifact
+    without one is refused by every index (`AttentionReranker.check_space`)."""
     import xmodal
 
     out = Path(out)
@@ -51,6 +59,7 @@ def save_artifact(model: "Matcher", out: str | Path, fusion_weight: float, info:
         "scalars": SCALARS,
         "kinds": KINDS,
         "fusion_weight": float(fusion_weight),
+        "space": space,
         **info,
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
@@ -113,6 +122,22 @@ class AttentionReranker(Reranker):
 
     def weight_for(self, query: Modality, candidate: Modality) -> float:
         return self.pair_weights.get(f"{Modality(query).value}->{Modality(candidate).value}", self.fusion_weight)
+
+    def check_space(self, fingerprint: dict[str, Any]) -> None:
+        trained = self.meta.get("space")
+        if not trained:
+            raise IndexMismatchError(
+                f"{self.path}: this attention reranker records no space it was trained in, so it cannot tell "
+                "whether it fits this index; retrain it with `xmodal train rerank`"
+            )
+        diffs = space_differences(trained, fingerprint)
+        if diffs:
+            raise IndexMismatchError(
+                f"{self.path}: this attention reranker was trained in another space than this index's "
+                f"(profile {trained.get('profile')!r}; differs in {', '.join(diffs)}), so it would misread its "
+                "vectors; rerank an index built with that profile, or train one for this index with "
+                "`xmodal train rerank --profile ...`"
+            )
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "pair_weights": self.pair_weights, "path": str(self.path), "version": self.meta.get("version"),

@@ -61,6 +61,10 @@ class Reranker(ABC):
     # weight chosen on a validation split in their artifact.
     fusion_weight: float = 1.0
 
+    def check_space(self, fingerprint: dict[str, Any]) -> None:
+        """Refuse (IndexMismatchError) an index whose space (`Space.fingerprint()`) this reranker
+        was not made for; a reranker that reads no vectors works in any space."""
+
     def weight_for(self, query: Modality, candidate: Modality) -> float:
         """The fusion weight for one modality pair (trained rerankers may set one per pair)."""
         return self.fusion_weight

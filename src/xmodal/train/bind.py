@@ -16,7 +16,8 @@ little data is all here, each switchable in `TrainConfig`:
   below the bridge's is allowed, so training can only add);
 - a low-rank head (``rank``) and feature dropout against overfitting a few hundred pairs;
 - early stopping and alpha chosen on validation nDCG@10 (a rank metric that stays stable with a
-  few dozen texts, unlike R@10), on a quarter of each source's texts, fixed seeds.
+  few dozen texts, unlike R@10), on about a quarter of the caption groups (`xmodal.train.split`:
+  a caption is on one side in every source), fixed seeds.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ import numpy as np
 
 from xmodal.errors import XModalError
 from xmodal.bind.artifact import MODALITY_FEATURES, Binding, load_binding
+from xmodal.eval.metrics import ndcg_at, recall_at, reciprocal_rank, success_at
 from xmodal.train.pairs import PairData, PairSource, features_for, parse_source
+from xmodal.train.split import caption_key, split_by_caption
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +83,12 @@ class _Data:
     text_source: np.ndarray  # (Q,)
     pairs: np.ndarray  # (P, 2) text, item
     sources: list[str]
+    texts: list[str]  # (Q,) the captions, for the caption-group split
     rel: dict[int, set[int]] = field(default_factory=dict)  # text -> items
 
 
 def _assemble(data: Sequence[PairData], need_tokens: bool) -> _Data:
-    tv, br, po, tk, ga, isrc, tsrc, pairs, names = [], [], [], [], [], [], [], [], []
+    tv, br, po, tk, ga, isrc, tsrc, pairs, names, texts = [], [], [], [], [], [], [], [], [], []
     T = max(d.feats.tokens.shape[1] for d in data) if need_tokens else 1
     q0 = n0 = 0
     for s, d in enumerate(data):
@@ -107,6 +111,7 @@ def _assemble(data: Sequence[PairData], need_tokens: bool) -> _Data:
         q0 += len(f.text_vecs)
         n0 += len(keep)
         names.append(d.source.name)
+        texts += list(d.source.texts)
     if need_tokens:
         tokens = np.concatenate([t for t, _ in tk])
         lens = np.concatenate([n for _, n in tk])
@@ -116,7 +121,7 @@ def _assemble(data: Sequence[PairData], need_tokens: bool) -> _Data:
         mask = np.ones((n0, 1), bool)
     out = _Data(np.concatenate(tv).astype(np.float32), np.concatenate(br), np.concatenate(po).astype(np.float32),
                 tokens, mask, np.concatenate(ga).astype(np.float32), np.concatenate(isrc), np.concatenate(tsrc),
-                np.asarray(pairs, dtype=np.int64).reshape(-1, 2), names)
+                np.asarray(pairs, dtype=np.int64).reshape(-1, 2), names, texts)
     for t, i in out.pairs:
         out.rel.setdefault(int(t), set()).add(int(i))
     if len(out.pairs) == 0:
@@ -125,16 +130,10 @@ def _assemble(data: Sequence[PairData], need_tokens: bool) -> _Data:
 
 
 def _split_texts(d: _Data, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train texts, val texts): `fraction` of each source's paired texts, at random (seeded)."""
-    rng = np.random.default_rng(seed + 1)
-    tr, va = [], []
-    for s in range(len(d.sources)):
-        texts = np.array(sorted({int(t) for t in d.pairs[:, 0] if d.text_source[t] == s}))
-        perm = rng.permutation(texts)
-        n_val = int(round(fraction * len(texts))) if len(texts) >= 10 else 0
-        va.extend(perm[:n_val])
-        tr.extend(perm[n_val:])
-    return np.array(sorted(tr)), np.array(sorted(va))
+    """(train texts, val texts) of the paired texts, by caption group across all sources."""
+    paired = sorted({int(t) for t in d.pairs[:, 0]})
+    tr, va = split_by_caption([[caption_key(d.texts[t])] for t in paired], fraction, seed)
+    return np.array([paired[i] for i in tr], np.int64), np.array([paired[i] for i in va], np.int64)
 
 
 # ------------------------------------------------------------------------------ the model
@@ -247,19 +246,6 @@ def _tensors(d: _Data, idx: np.ndarray, device: str, kind: str) -> dict[str, Any
     return out
 
 
-def recall_at(d: _Data, vecs: np.ndarray, texts: np.ndarray, k: int = 10) -> dict[str, float]:
-    """Mean recall@k of texts → items of their own source (per source name)."""
-    per: dict[str, list[float]] = {}
-    for t in texts:
-        s = d.text_source[t]
-        items = np.flatnonzero(d.item_source == s)
-        sims = vecs[items] @ d.text_vecs[t]
-        top = items[np.argsort(-sims)[:k]]
-        rel = d.rel[int(t)]
-        per.setdefault(d.sources[s], []).append(len(rel & set(top.tolist())) / len(rel))
-    return {s: float(np.mean(v)) for s, v in per.items()}
-
-
 def _head_outputs(model, d: _Data, device: str, kind: str, batch: int = 512) -> np.ndarray:
     """(N, dim) unit head outputs (eval mode), to combine with the bridge at any alpha in numpy."""
     import torch
@@ -279,9 +265,10 @@ def _combine(d: _Data, h: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def rank_metrics(d: _Data, vecs: np.ndarray, texts: np.ndarray, k: int = 10) -> dict[str, dict[str, float]]:
-    """Per source: mean nDCG@k, MRR, R@1 and R@k of texts → items of their own source."""
+    """Per source: mean nDCG@10, MRR (no cut-off), R@1 (a hit at rank 1) and R@10 (BEIR recall:
+    the share of the text's items in the top 10) of texts → items of their own source, with
+    `xmodal.eval.metrics`' formulas."""
     per: dict[str, dict[str, list[float]]] = {}
-    disc = 1.0 / np.log2(np.arange(2, k + 2))
     for s in range(len(d.sources)):
         ts = [int(t) for t in texts if d.text_source[t] == s]
         if not ts:
@@ -291,13 +278,11 @@ def rank_metrics(d: _Data, vecs: np.ndarray, texts: np.ndarray, k: int = 10) -> 
         m = per.setdefault(d.sources[s], {"nDCG@10": [], "MRR": [], "R@1": [], "R@10": []})
         for row, t in enumerate(ts):
             rel = d.rel[t]
-            hit = np.isin(items[order[row]], list(rel))
-            first = int(np.argmax(hit))
-            m["MRR"].append(1.0 / (first + 1))
-            m["R@1"].append(float(hit[0]))  # success@1: the top item is relevant
-            m["R@10"].append(float(hit[:k].sum()) / len(rel))
-            ideal = disc[: min(len(rel), k)].sum()
-            m["nDCG@10"].append(float((hit[:k] * disc).sum() / ideal))
+            gains = np.isin(items[order[row]], list(rel)).astype(np.float64)
+            m["MRR"].append(reciprocal_rank(gains))
+            m["R@1"].append(success_at(gains, 1))
+            m["R@10"].append(recall_at(gains, len(rel), k))
+            m["nDCG@10"].append(ndcg_at(gains, [1.0] * len(rel), k))
     return {src: {name: float(np.mean(v)) for name, v in m.items()} for src, m in per.items()}
 
 

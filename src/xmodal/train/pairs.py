@@ -7,7 +7,7 @@ source's own fingerprint, so training a head takes seconds and a changed encoder
 reuses stale features.
 
 Sources (``parse_source``):
-- ``SET_DIR[:split]`` — a BEIR-layout set (``xmodal.eval.load_set``): each judged query's text
+- ``SET_DIR[:split]`` — a BEIR-layout set (``xmodal.data.beir.load_set``): each judged query's text
   with each relevant corpus item of the trained modality (split defaults to ``train``).
 - ``pairs.jsonl`` — lines ``{"text": ..., "path": ...}`` (paths relative to the file).
 - ``openclipart[:N]`` — N (default 2000) drawings of Debian ``openclipart-svg`` with their
@@ -127,7 +127,7 @@ def parse_source(spec: str, modality: str, default_split: str = "train") -> Pair
 
 
 def beir_source(set_dir: Path, split: str, modality: str) -> PairSource:
-    from xmodal.eval import load_set
+    from xmodal.data.beir import load_set
 
     es = load_set(set_dir, split)
     texts, items, pairs = [], [], []

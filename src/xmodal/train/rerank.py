@@ -9,8 +9,11 @@ training query through the engine's own first stage (`Index.search(..., rerank=<
 the reranker later sees exactly these inputs), and keep its top-`depth` list with qrels labels.
 Each step takes a group of lists, keeps their positives plus the hardest negatives and a few
 random ones, and minimises listwise softmax cross-entropy + binary match (ITM) loss. A share of
-the training queries is held out: it picks the epoch and the fusion weight (grid over [0, 1]
-with the engine's `fuse_scores`). Seeds are fixed.
+the training lists is held out by caption group across all sets (`xmodal.train.split`: a
+caption trained on as a text query never returns as the answer of an image query's validation
+list): it picks the epoch and the fusion weight (grid over [0, 1] with the engine's
+`fuse_scores`). Seeds are fixed. The artifact records the space (encoders, settings, binding)
+the lists came from, and refuses to rerank an index of another space.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from xmodal.errors import XModalError
+from xmodal.eval.metrics import reciprocal_rank, success_at
 from xmodal.rerank._features import _keep, candidate_features, query_features, scalar_features
 from xmodal.rerank.base import Candidate, Reranker, RerankQuery, RerankScore, fuse_scores
+from xmodal.train.split import caption_key, split_by_caption
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,7 @@ class TrainList:
     first: np.ndarray  # (N,) first-stage scores
     labels: np.ndarray  # (N,) 1 = relevant
     n_relevant: int  # relevant items in the whole corpus (for recall)
+    captions: tuple[str, ...] = ()  # caption keys of the query and its relevant text items
 
 
 @dataclass
@@ -55,7 +61,9 @@ class ListSet:
     items: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # key -> (rows f16, kinds)
 
     def add(self, qid: str, group: str, query: RerankQuery, cands: Sequence[Candidate], relevant: dict[str, int],
-            max_q: int = 32, max_c: int = 64) -> None:
+            max_q: int = 32, max_c: int = 64, captions: Iterable[str] = ()) -> None:
+        """Featurise one query's list; `captions` are the texts it involves (the query's own
+        text, the text items judged relevant), which decide its side of the validation split."""
         qf = query_features(query, max_q)
         sel, keys, full = [], [], []
         for c in cands:
@@ -71,7 +79,8 @@ class ListSet:
         labels = np.array([1.0 if relevant.get(c.id, 0) >= 1 else 0.0 for c in cands], np.float32)
         self.lists.append(TrainList(qid, group, qf.tokens, qf.kinds, keys, sel, scal,
                                     np.array([c.first_stage_score for c in cands], np.float32), labels,
-                                    sum(1 for s in relevant.values() if s >= 1)))
+                                    sum(1 for s in relevant.values() if s >= 1),
+                                    tuple(sorted({caption_key(c) for c in captions if c and c.strip()}))))
 
     def pairs(self, lst: TrainList, idx: Sequence[int]):
         rows = [self.items[lst.keys[i]][0][lst.sel[i]].astype(np.float32) for i in idx]
@@ -114,7 +123,8 @@ def collect(set_dir: str | Path, split: str = "train", profile: str = "default",
     """Index the set (cached), run its `split` queries through the first stage, keep the lists."""
     import xmodal
     from xmodal.config import cache_dir
-    from xmodal.eval import evaluate, load_set
+    from xmodal.data.beir import load_set
+    from xmodal.eval import evaluate
 
     set_dir = Path(set_dir).expanduser().resolve()
     index_dir = Path(index_dir) if index_dir else cache_dir("sets", ".indexes", Path(profile).stem) / set_dir.name
@@ -129,16 +139,20 @@ def collect(set_dir: str | Path, split: str = "train", profile: str = "default",
         if cap.last is None:
             continue
         query, cands = cap.last
-        out.add(qid, es.name, query, cands, es.qrels[qid])
+        captions = [q.text or ""] + [es.corpus[c].index_text() for c, s in es.qrels[qid].items()
+                                     if s >= 1 and es.corpus[c].path is None]
+        out.add(qid, es.name, query, cands, es.qrels[qid], captions=captions)
+    space = idx.space.fingerprint()
     info = {"set": es.name, "split": split, "queries": len(es.queries), "first_stage": base["stages"]["retrieve"],
-            "fingerprint": _data_fingerprint(set_dir, split, json.dumps(idx.space.fingerprint(), sort_keys=True, default=str))}
+            "fingerprint": _data_fingerprint(set_dir, split, json.dumps(space, sort_keys=True, default=str)),
+            "space": space}
     return out, info
 
 
 def _data_fingerprint(set_dir: Path, split: str, space_key: str) -> str:
     """The set's corpus, queries and judgements, and the space that embedded them (encoders,
     settings, binding): the first-stage lists a reranker learns from depend on all of them."""
-    from xmodal.eval import corpus_fingerprint
+    from xmodal.data.beir import corpus_fingerprint
 
     h = hashlib.sha256(corpus_fingerprint(set_dir, space_key).encode())
     h.update((set_dir / "queries.jsonl").read_bytes())
@@ -162,12 +176,10 @@ class FitConfig:
 
 
 def split_val(lists: Sequence[TrainList], frac: float, seed: int) -> tuple[list[int], list[int]]:
-    """Deterministic split by query id hash, per group so every set has validation queries."""
-    train, val = [], []
-    for i, lst in enumerate(lists):
-        h = int(hashlib.sha1(f"{seed}:{lst.group}:{lst.qid}".encode()).hexdigest()[:8], 16) % 10_000
-        (val if h < frac * 10_000 else train).append(i)
-    return train, val
+    """(train, validation) list indices, by caption group across every set of the run; a list
+    with no caption (a media query with media answers) is a group of its own."""
+    keys = [lst.captions or (f"\0{lst.group}\0{lst.qid}",) for lst in lists]
+    return split_by_caption(keys, frac, seed)
 
 
 def score_lists(model: Any, data: ListSet, which: Sequence[int], chunk: int = 400) -> list[np.ndarray]:
@@ -193,23 +205,21 @@ def score_lists(model: Any, data: ListSet, which: Sequence[int], chunk: int = 40
 
 
 def list_metrics(data: ListSet, which: Sequence[int], scores: Sequence[np.ndarray] | None, weight: float = 1.0) -> dict[str, float]:
-    """R@1/5/10 and MRR@10 of the lists reordered by fuse(first, scores, weight) (None: first stage)."""
-    r1 = r5 = r10 = mrr = 0.0
+    """R@1/5/10 and MRR@10 (`xmodal.eval.metrics`: a relevant item in the top k; 1 / rank of the
+    first one within 10) of the lists reordered by fuse(first, scores, weight) (None: the first
+    stage); a list without candidates scores 0."""
+    total = {"R@1": 0.0, "R@5": 0.0, "R@10": 0.0, "MRR@10": 0.0}
     for j, i in enumerate(which):
         lst = data.lists[i]
         if len(lst.first) == 0:
             continue
         s = lst.first if scores is None else fuse_scores(lst.first, scores[j], weight)
-        order = np.argsort(-np.asarray(s), kind="stable")
-        lab = lst.labels[order]
-        # success@k (any relevant item in the top k), as the eval's R@k reports
-        r1 += float(lab[:1].any())
-        r5 += float(lab[:5].any())
-        r10 += float(lab[:10].any())
-        hits = np.nonzero(lab[:10])[0]
-        mrr += 1.0 / (hits[0] + 1) if len(hits) else 0.0
+        gains = lst.labels[np.argsort(-np.asarray(s), kind="stable")]
+        for k in (1, 5, 10):
+            total[f"R@{k}"] += success_at(gains, k)
+        total["MRR@10"] += reciprocal_rank(gains, 10)
     n = max(len(which), 1)
-    return {"R@1": r1 / n, "R@5": r5 / n, "R@10": r10 / n, "MRR@10": mrr / n}
+    return {name: v / n for name, v in total.items()}
 
 
 def choose_weight(data: ListSet, which: Sequence[int], scores: Sequence[np.ndarray]) -> tuple[float, dict[str, float]]:
@@ -391,7 +401,8 @@ def train_from_sets(pairs: Iterable[str], out: str | Path, profile: str = "defau
         log.info("collected %s:%s (%d queries)", info["set"], split, info["queries"])
     model, weight, metrics = fit(data, cfg, model_cfg)
     fp = hashlib.sha256("".join(s["fingerprint"] for s in sources).encode()).hexdigest()[:16]
+    space = [s.pop("space") for s in sources][0]  # one profile: every set was embedded alike
     info = {"training": {"sources": sources, "fingerprint": fp, "profile": profile, "depth": depth,
                          "fit": {k: v for k, v in vars(cfg).items()}}, "metrics": metrics}
-    save_artifact(model, out, weight, info)
-    return {"out": str(out), "fusion_weight": weight, **info}
+    save_artifact(model, out, weight, info, space=space)
+    return {"out": str(out), "fusion_weight": weight, "space": space, **info}
