@@ -80,8 +80,22 @@ def test_models_lists_installed_and_missing():
         assert name in res.output
 
 
-def test_search_with_reranker_reports_stage_scores(indexed):
+def test_search_with_reranker_reports_stage_scores(indexed, tmp_path, monkeypatch):
+    import shutil
+
+    import xmodal
+    from xmodal.rerank.attention import DEFAULT_DIR
+
     _, index = indexed
+    # the shipped reranker serves the default profile's space, not this index's: a clear refusal
+    res = runner.invoke(app, ["search", "string instrument", "--index", str(index), "--rerank", "attention"])
+    assert res.exit_code == 1 and "trained in another space" in " ".join(res.output.split())
+    # the same weights recorded for this index's space are used
+    art = Path(shutil.copytree(DEFAULT_DIR, tmp_path / "reranker"))
+    meta = json.loads((art / "reranker.json").read_text())
+    meta["space"] = xmodal.open(index).space.fingerprint()
+    (art / "reranker.json").write_text(json.dumps(meta))
+    monkeypatch.setenv("XMODAL_RERANK_ATTENTION", str(art))
     res = runner.invoke(app, ["search", "string instrument", "--index", str(index), "--json", "--rerank", "attention"])
     assert res.exit_code == 0, res.output
     results = json.loads(res.output)

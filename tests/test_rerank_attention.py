@@ -257,6 +257,20 @@ def test_cli_trains_an_artifact_from_a_set(tmp_path, monkeypatch):
     assert bad.exit_code == 1 and "neither a set folder nor a set name" in " ".join(bad.output.split())
 
 
+def test_collected_lists_carry_their_caption_groups(tmp_path, monkeypatch):
+    """A list's captions are its query's text and its relevant text items' texts, so the split
+    keeps a caption on one side whether it was the query or the answer."""
+    from xmodal.train.rerank import collect
+    from xmodal.train.split import caption_key
+
+    monkeypatch.setenv("XMODAL_CACHE", str(tmp_path / "cache"))
+    data, info = collect(_tiny_text_set(tmp_path), "train", index_dir=tmp_path / "idx")
+    assert len(data.lists) == 10 and info["space"]["encoders"]["text"]
+    violin = next(lst for lst in data.lists if lst.qid == "q-violin")
+    assert set(violin.captions) == {caption_key("tell me about the violin"),
+                                    caption_key("A short note about the violin and where it is found.")}
+
+
 def _colour_list(rng: np.random.Generator, n_cands: int = 10):
     """Look-alike pictures (same vectors up to noise) told apart only by the colour the query names."""
     colours = ["red", "green", "blue", "yellow", "purple"]
