@@ -41,6 +41,7 @@ import json
 import os
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -200,14 +201,21 @@ def _media_modality(declared: Any, path: Path, rel: str, where: str, allow_mixed
     return declared
 
 
+def _rows(path: Path, kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(where, id, row) for each line of a jsonl file; a repeated id is an error."""
+    seen: set[str] = set()
+    for lineno, row in _read_jsonl(path):
+        where, ident = f"{path}:{lineno}", str(row["_id"])
+        if ident in seen:
+            raise SetError(f"{where}: duplicate {kind} _id {ident!r}")
+        seen.add(ident)
+        yield where, ident, row
+
+
 def _load_corpus(root: Path) -> dict[str, CorpusItem]:
     path = root / "corpus.jsonl"
     corpus: dict[str, CorpusItem] = {}
-    for lineno, row in _read_jsonl(path):
-        where = f"{path}:{lineno}"
-        cid = str(row["_id"])
-        if cid in corpus:
-            raise SetError(f"{where}: duplicate corpus _id {cid!r}")
+    for where, cid, row in _rows(path, "corpus"):
         rel = row.get("path")
         text, title = row.get("text") or "", row.get("title") or ""
         if rel is not None:
@@ -230,11 +238,7 @@ def _load_corpus(root: Path) -> dict[str, CorpusItem]:
 def _load_queries(root: Path) -> dict[str, Query]:
     path = root / "queries.jsonl"
     queries: dict[str, Query] = {}
-    for lineno, row in _read_jsonl(path):
-        where = f"{path}:{lineno}"
-        qid = str(row["_id"])
-        if qid in queries:
-            raise SetError(f"{where}: duplicate query _id {qid!r}")
+    for where, qid, row in _rows(path, "query"):
         text = row.get("text")
         text = str(text) if text is not None and str(text).strip() else None
         rel = row.get("path")
