@@ -175,6 +175,7 @@ def test_shipped_default_is_small_and_loads():
 PROFILE = {"name": "test-text-image", "text": {"encoder": "minilm-int8"}, "image": {"encoder": "conse-effnet", "args": {"ocr": False}}}
 
 
+@pytest.mark.slow
 def test_reranker_refuses_an_index_of_another_space(tmp_path):
     make_text(tmp_path / "media" / "violin.txt", "The violin is a string instrument played with a bow.")
     idx = xmodal.open(tmp_path / "idx", PROFILE)  # no OCR, no binding: not the shipped reranker's space
@@ -203,6 +204,7 @@ def test_artifact_space_record_is_checked(tmp_path, trained):
         AttentionReranker(bare).check_space(space)
 
 
+@pytest.mark.slow
 def test_search_with_attention_rerank_through_the_engine(tmp_path):
     root = tmp_path / "media"
     make_text(root / "violin.txt", "The violin is a string instrument played with a bow.")
@@ -257,6 +259,7 @@ def test_cli_trains_an_artifact_from_a_set(tmp_path, monkeypatch):
     assert bad.exit_code == 1 and "neither a set folder nor a set name" in " ".join(bad.output.split())
 
 
+@pytest.mark.slow
 def test_collected_lists_carry_their_caption_groups(tmp_path, monkeypatch):
     """A list's captions are its query's text and its relevant text items' texts, so the split
     keeps a caption on one side whether it was the query or the answer."""
