@@ -295,6 +295,21 @@ def test_media_paths_never_leave_the_set_folder(tmp_path, path, reason, where):
         load_set(root)
 
 
+def test_cli_eval_names_the_hostile_line_without_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    from xmodal.cli import app
+
+    root = make_media_set(tmp_path / "media")
+    rows = (root / "corpus.jsonl").read_text().splitlines()
+    rows[2] = json.dumps({"_id": "img-green", "modality": "image", "path": "../../../../../../../etc/passwd"})
+    (root / "corpus.jsonl").write_text("\n".join(rows) + "\n")
+    res = CliRunner().invoke(app, ["eval", str(root)])
+    out = "".join(res.output.split())  # Rich wraps the line at the terminal width
+    assert res.exit_code == 1 and "corpus.jsonl:3" in out and "climbsoutofthesetfolder" in out
+    assert "Traceback" not in res.output
+
+
 def test_symlink_inside_the_set_folder_is_followed(tmp_path):
     root = make_media_set(tmp_path / "media")
     (root / "images" / "alias.png").symlink_to(root / "images" / "red.png")

@@ -243,7 +243,12 @@ def eval_(
         ks = tuple(int(x) for x in k.split(",") if x.strip())
     except ValueError:
         _fail(f"--k must be comma-separated integers, got {k!r}")
-    result = evaluate(set_dir, split=split, profile=profile, index_dir=index, ks=ks, rerank=rerank)
+    from xmodal.errors import XModalError
+
+    try:  # a malformed or hostile set, an index of another space: one line, not a traceback
+        result = evaluate(set_dir, split=split, profile=profile, index_dir=index, ks=ks, rerank=rerank)
+    except XModalError as exc:
+        _fail(str(exc))
     print_table(result, console)
     if json_path:
         write_json(result, json_path)
