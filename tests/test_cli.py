@@ -102,3 +102,17 @@ def test_search_with_reranker_reports_stage_scores(indexed, tmp_path, monkeypatc
     assert results and {"first_stage", "rerank", "fused"} <= set(results[0]["scores"])
     res = runner.invoke(app, ["search", "x", "--index", str(index), "--rerank", "nope"])
     assert res.exit_code == 1 and "unknown reranker" in res.output
+
+
+def test_search_where_filter(indexed):
+    _, index = indexed
+    res = runner.invoke(app, ["search", "instrument", "--where", "path LIKE '%bread%' OR size < 0", "--index", str(index), "--json"])
+    assert res.exit_code == 0, res.output
+    assert [Path(r["path"]).name for r in json.loads(res.output)] == ["bread.txt"]
+    # an attempt to close the modality filter's parenthesis is a parse error, never a wider search
+    res = runner.invoke(app, ["search", "instrument", "-m", "image", "--where", "1=1) OR (1=1", "--index", str(index)])
+    assert res.exit_code == 1 and "invalid where filter" in res.output and "character 1: expected a column" in res.output
+    res = runner.invoke(app, ["search", "instrument", "--where", "colour = 'red'", "--index", str(index)])
+    assert res.exit_code == 1 and "unknown column 'colour'; filterable columns: id, path, modality" in " ".join(res.output.split())
+    res = runner.invoke(app, ["search", "instrument", "--where", "path = '[/x]", "--index", str(index)])
+    assert res.exit_code == 1 and "unterminated string" in res.output, res.output

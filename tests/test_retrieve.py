@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xmodal.retrieve import HybridRetriever, modality_filter
+from xmodal.retrieve import HybridRetriever
 
 
 class FakeStore:
@@ -13,11 +13,11 @@ class FakeStore:
     def __init__(self, cos: dict[str, float], bm25: dict[str, float]):
         self.cos, self.bm25 = cos, bm25
 
-    def vector_search(self, vector, k, where=None, with_tokens=False):
+    def vector_search(self, vector, k, filter=None, with_tokens=False):
         ids = sorted(self.cos, key=lambda i: -self.cos[i])[:k]
         return [{"id": i, "_score": self.cos[i]} for i in ids]
 
-    def text_search(self, query, k, where=None):
+    def text_search(self, query, k, filter=None):
         ids = sorted(self.bm25, key=lambda i: -self.bm25[i])[:k]
         return [{"id": i, "_score": self.bm25[i]} for i in ids]
 
@@ -54,8 +54,3 @@ def test_lexical_only_hit_needs_some_similarity():
 def test_no_text_query_means_vector_order():
     r = HybridRetriever(FakeStore({"a": 0.2, "b": 0.9}, {"a": 9.0}))
     assert [h["id"] for h in r.retrieve(np.array([1.0, 0.0]), None, k=2)] == ["b", "a"]
-
-
-def test_modality_filter_sql():
-    assert modality_filter(["image", "audio"], "duration < 3") == "modality IN ('image', 'audio') AND (duration < 3)"
-    assert modality_filter(None, None) is None

@@ -40,7 +40,9 @@ MODALITIES = ["text", "image", "audio", "video", "document"]
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape  # messages quote user input (filters, paths): print it, never interpret it
+
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -131,7 +133,13 @@ def search(
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Query by example: an image, sound, video, document or text file."),
     index: Path = INDEX_OPT,
     modality: list[str] = typer.Option([], "--modality", "-m", help="Only these modalities (repeatable)."),
-    where: Optional[str] = typer.Option(None, help="SQL filter on item columns, e.g. \"duration < 10\"."),
+    where: Optional[str] = typer.Option(None, help=(
+        "Filter on item columns (id, path, modality, content_hash, mtime, size, duration, pages, text) in a strict "
+        "subset of SQL: = != <> < <= > >=, BETWEEN x AND y, IN (...), IS NULL, IS NOT NULL, LIKE 'pattern' "
+        "(% any run, _ one character, \\ escapes), text CONTAINS 'words' (every word, any case), NOT, AND, OR, "
+        "parentheses; 'single-quoted strings' ('' for a quote) and numbers; nothing else. "
+        "E.g. \"duration < 10 AND path LIKE '/music/%'\"."
+    )),
     k: int = typer.Option(10, "-k", help="Number of results."),
     hybrid: bool = typer.Option(True, "--hybrid/--vector-only", help="Fuse full-text search over extracted text."),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Rerank the top results: attention or llm."),

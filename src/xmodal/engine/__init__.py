@@ -19,7 +19,7 @@ import numpy as np
 
 from xmodal.media import Limits
 from xmodal.retrieve import RETRIEVERS
-from xmodal.store import STORES, Store
+from xmodal.store import STORES, Filter, Store
 from xmodal.store.base import MANIFEST
 from xmodal.types import Media, Modality, SearchResult
 
@@ -115,13 +115,17 @@ class Index:
         *,
         k: int = 10,
         modalities: Sequence[Modality | str] | None = None,
-        where: str | None = None,
+        where: str | Filter | None = None,
         hybrid: bool = True,
         vector: np.ndarray | None = None,
         rerank: "str | Reranker | None" = None,
         rerank_depth: int = 50,
     ) -> list[SearchResult]:
         """Text, a file (image, sound, video, document, text), or both (a mixed query).
+
+        where: a filter on item columns, in the `--where` language (`"duration < 10 AND path LIKE
+        '/music/%'"`, grammar in `xmodal.store.filters`) or a `xmodal.store.Filter`; it is ANDed
+        with `modalities`.
 
         rerank: a reranker name (`attention`, `llm`) or instance; it reorders the first stage's
         top `rerank_depth` and its score is fused with the first stage's.

@@ -12,9 +12,10 @@ import numpy as np
 
 from xmodal.errors import XModalError
 from xmodal.media import Limits, load
-from xmodal.retrieve import Retriever, locate_segment, modality_filter
+from xmodal.retrieve import Retriever, locate_segment
 from xmodal.space import Space, check_supported, combine
-from xmodal.store import Store
+from xmodal.store import Filter, Raw, Store
+from xmodal.store.filters import walk
 from xmodal.types import Embedding, Media, Modality, SearchResult
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Searcher:
         *,
         k: int = 10,
         modalities: Sequence[Modality | str] | None = None,
-        where: str | None = None,
+        where: str | Filter | None = None,
         hybrid: bool = True,
         vector: np.ndarray | None = None,
         rerank: "str | Reranker | None" = None,
@@ -61,21 +62,22 @@ class Searcher:
     ) -> list[SearchResult]:
         if k < 1:
             raise XModalError(f"k must be at least 1, got {k}")
+        filt = Filter.of(modalities=modalities, where=where)  # before embedding: a bad filter fails fast
         parts: list[Media] = []
         embs: list[Embedding] = []
         if vector is None:
             parts = self.query_media(text, file)
             embs = self.space.embed(parts)
             vector = combine(embs)
-        filt = modality_filter(modalities, where)
         depth = max(k, rerank_depth) if rerank else k
         try:
             hits = self.retriever.retrieve(vector, text if hybrid else None, depth, filt)
         except XModalError:
             raise
-        except Exception as exc:
-            if where:
-                raise XModalError(f"search with where={where!r} failed (is the filter valid SQL over the item columns?): {exc}") from exc
+        except Exception as exc:  # only an engine's own (Raw) filter text reaches the engine unchecked
+            raw = [n.expr for n in walk(filt) if isinstance(n, Raw)] if filt is not None else []
+            if raw:
+                raise XModalError(f"search with the raw filter {raw[0]!r} failed: {exc}") from exc
             raise
         results = [
             SearchResult(

@@ -3,9 +3,9 @@ text. `RETRIEVERS` maps a name to a Retriever class (the engine takes `retriever
 
 from ..registry import Registry
 from .base import Retriever
-from .hybrid import HybridRetriever, locate_segment, modality_filter
+from .hybrid import HybridRetriever, locate_segment
 
 RETRIEVERS: Registry[Retriever] = Registry("retriever", Retriever)
 RETRIEVERS.register("hybrid", HybridRetriever)
 
-__all__ = ["RETRIEVERS", "HybridRetriever", "Retriever", "locate_segment", "modality_filter"]
+__all__ = ["RETRIEVERS", "HybridRetriever", "Retriever", "locate_segment"]

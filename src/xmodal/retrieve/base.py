@@ -7,9 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from ..store import Filter
+
 
 class Retriever(ABC):
     @abstractmethod
-    def retrieve(self, vector: np.ndarray, text: str | None, k: int, where: str | None = None) -> list[dict[str, Any]]:
-        """Top-k records (with `tokens` and `vector`), best first, each with `_score` and per-part
-        `_scores` ({"vector": ..., "lexical": ..., "fused": ...} as they apply)."""
+    def retrieve(self, vector: np.ndarray, text: str | None, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
+        """Top-k records (with `tokens` and `vector`) among those that pass `filter`, best first,
+        each with `_score` and per-part `_scores` ({"vector": ..., "lexical": ..., "fused": ...}
+        as they apply)."""

@@ -14,30 +14,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..store import Store, unpack_tokens
+from ..store import Filter, Store, unpack_tokens
+from ..types import Segment
 from .base import Retriever
-from ..types import Modality, Segment
-
-
-def modality_filter(modalities: Sequence[Modality | str] | None, where: str | None = None) -> str | None:
-    """SQL filter for the store: the user's `where` AND modality IN (...)."""
-    clauses = []
-    if modalities:
-        known = [m.value for m in Modality]
-        bad = [str(m) for m in modalities if str(m) not in known]
-        if bad:
-            from ..errors import XModalError
-
-            raise XModalError(f"unknown modality {', '.join(bad)}; choose from {', '.join(known)}")
-        names = ", ".join(f"'{Modality(m).value}'" for m in modalities)
-        clauses.append(f"modality IN ({names})")
-    if where:
-        clauses.append(f"({where})")
-    return " AND ".join(clauses) or None
 
 
 @dataclass
@@ -47,17 +30,17 @@ class HybridRetriever(Retriever):
     candidates: int = 30  # lexical hits considered (a word match adds at most lexical_weight)
     lexical_floor: float = 0.1  # min cosine for a lexical-only hit to be kept
 
-    def retrieve(self, vector: np.ndarray, text: str | None, k: int, where: str | None = None) -> list[dict[str, Any]]:
+    def retrieve(self, vector: np.ndarray, text: str | None, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
         """Top-k records (with `tokens` and `vector`), each with `_score` and per-part `_scores`.
 
         The dense list needs only depth k: an item outside it has cosine ≤ the k-th, so it can
         only enter the top k through a lexical bonus, and then it is in the lexical list.
         """
-        dense = self.store.vector_search(vector, k, where, with_tokens=True)
+        dense = self.store.vector_search(vector, k, filter, with_tokens=True)
         by_id = {r["id"]: r for r in dense}
         for r in dense:
             r["_scores"] = {"vector": r["_score"]}
-        lexical = self.store.text_search(text, max(self.candidates, k), where) if text and self.lexical_weight > 0 else []
+        lexical = self.store.text_search(text, max(self.candidates, k), filter) if text and self.lexical_weight > 0 else []
         if not lexical:
             return dense
         top_bm25 = max(r["_score"] for r in lexical) or 1.0

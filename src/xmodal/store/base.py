@@ -1,15 +1,19 @@
 """The store interface: one table of items (vector + metadata + extracted text + segments).
 
 The embedded default is LanceDB (`store/lance.py`); a distributed engine implements the same
-methods. Records are plain dicts with the columns in `COLUMNS`.
+methods. Records are plain dicts with the columns in `COLUMNS`; searches and counts take a
+`Filter` (`store/filters.py`), which each store compiles to its own engine's language.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .filters import Filter
 
 # what built an index (profile, encoder configs, binding), kept beside the data by every store;
 # read before the store is opened, since the store's vector size comes from it
@@ -33,9 +37,40 @@ COLUMNS = {
     "vector": "(dim,) float32, L2-normalised, in the shared space",
 }
 
+# the columns a Filter may read, with the Python type of their values (duration and pages may be
+# null; the others never are)
+FILTERABLE: dict[str, type] = {
+    "id": str,
+    "path": str,
+    "modality": str,
+    "content_hash": str,
+    "mtime": float,
+    "size": int,
+    "duration": float,
+    "pages": int,
+    "text": str,
+}
+assert FILTERABLE.keys() <= COLUMNS.keys()
+
 
 class Store(ABC):
+    """What every store implements. Filters arrive as `xmodal.store.filters.Filter` trees, never
+    as engine text, so one search path serves every engine:
+
+    * `compile_filter(filter)` turns a tree into the engine's own filter (a Lance SQL string, a
+      Milvus boolean expression, ...). It must handle every node with the meaning that
+      `filters.evaluate` gives it (SQL three-valued logic: a comparison with null excludes the
+      row, also under Not; Like and Prefix are case-sensitive, TextMatch is not), quote every
+      value it embeds, and take column names only from `FILTERABLE`. A `Raw` whose `dialect` is
+      not `filter_dialect` is an XModalError (`filters.check_dialect`); a node the engine cannot
+      express is an XModalError that names it, never dropped (dropping widens the results).
+    * `vector_search`, `text_search` and `count` take `filter=None` (everything) or a tree, and
+      return only rows that pass it: the filter narrows the candidates before the top k are
+      taken (a pre-filter), so k results come back whenever k rows pass.
+    """
+
     dim: int
+    filter_dialect: ClassVar[str]  # the dialect of the Raw filters this store runs
 
     @abstractmethod
     def upsert(self, records: Sequence[dict[str, Any]]) -> None:
@@ -58,16 +93,25 @@ class Store(ABC):
         """Records for these ids (in the given order, missing ids skipped)."""
 
     @abstractmethod
-    def vector_search(self, vector: np.ndarray, k: int, where: str | None = None, with_tokens: bool = False) -> list[dict[str, Any]]:
-        """Nearest items by cosine similarity; each record gains `_score` (cosine, higher is better).
-        with_tokens: also return `tokens` and `vector` (for locating segments and reranking)."""
+    def compile_filter(self, filter: Filter) -> Any:
+        """The engine's own filter for this tree (see the class docstring)."""
 
     @abstractmethod
-    def text_search(self, query: str, k: int, where: str | None = None) -> list[dict[str, Any]]:
-        """Full-text (BM25) search over `text`; each record gains `_score`."""
+    def vector_search(
+        self, vector: np.ndarray, k: int, filter: Filter | None = None, with_tokens: bool = False
+    ) -> list[dict[str, Any]]:
+        """Nearest items that pass `filter`, by cosine similarity; each record gains `_score`
+        (cosine, higher is better). with_tokens: also return `tokens` and `vector` (for locating
+        segments and reranking)."""
 
     @abstractmethod
-    def count(self, where: str | None = None) -> int: ...
+    def text_search(self, query: str, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
+        """Full-text (BM25) search over `text` among items that pass `filter`; each record gains
+        `_score`."""
+
+    @abstractmethod
+    def count(self, filter: Filter | None = None) -> int:
+        """Items that pass `filter` (all items without one)."""
 
     @abstractmethod
     def modality_counts(self) -> dict[str, int]: ...

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .base import MANIFEST, Store
+from .base import FILTERABLE, MANIFEST, Store
+from .filters import And, Eq, Filter, In, IsNull, Like, Not, Or, Prefix, Range, Raw, TextMatch, check_dialect, escape_like, evaluate, walk
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,53 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _literal(value: str | int | float) -> str:
+    return _quote(value) if isinstance(value, str) else repr(value)  # ints stay ints: Lance refuses 5.0 for an int column
+
+
+def _column(name: str) -> str:
+    if name not in FILTERABLE:  # the nodes check this too; a compiler never trusts its input
+        raise ValueError(f"not a filterable column: {name!r}")
+    return name
+
+
+def compile_filter(f: Filter) -> str:
+    """A Filter as a Lance (DataFusion) SQL predicate. Every compound is parenthesised, strings
+    are quoted ('' for '), LIKE patterns escaped with backslashes (Lance's only LIKE escape)."""
+    match f:
+        case Eq(column=c, value=v):
+            return f"{_column(c)} = {_literal(v)}"
+        case In(column=c, values=vs):
+            return f"{_column(c)} IN ({', '.join(_literal(v) for v in vs)})"
+        case Range(column=c):
+            return "(" + " AND ".join(f"{_column(c)} {op} {_literal(v)}" for op, v in f.bounds()) + ")"
+        case IsNull(column=c):
+            return f"{_column(c)} IS NULL"
+        case Prefix(column=c, prefix=p):
+            return f"{_column(c)} LIKE {_quote(escape_like(p) + '%')}"
+        case Like(column=c, pattern=p):
+            return f"{_column(c)} LIKE {_quote(p)}"
+        case TextMatch(words=ws):  # ILIKE, not the FTS index: exact substring semantics, nulls unknown
+            return "(" + " AND ".join(f"text ILIKE {_quote('%' + escape_like(w) + '%')}" for w in ws) + ")"
+        case And(parts=ps):
+            return "(" + " AND ".join(compile_filter(p) for p in ps) + ")"
+        case Or(parts=ps):
+            return "(" + " OR ".join(compile_filter(p) for p in ps) + ")"
+        case Not(part=p):
+            return f"(NOT ({compile_filter(p)}))"
+        case Raw(expr=e):
+            return f"({e})"
+    raise TypeError(f"not a filter node: {f!r}")
+
+
 class LanceStore(Store):
     """Items in `<dir>/items.lance`, what built them in `<dir>/xmodal.json`.
 
     ann_threshold: below this many rows search is exact (a scan is fast and exact at that size);
     at or above it an IVF_HNSW_SQ index is built, as measured in DESIGN.md.
     """
+
+    filter_dialect = "lancedb"
 
     def __init__(self, path: str | Path, dim: int, ann_threshold: int = 50_000):
         os.environ.setdefault("LANCE_LOG", "error")  # Lance's Rust side warns on every query otherwise
@@ -76,7 +118,14 @@ class LanceStore(Store):
         else:
             self._table = self._db.create_table(TABLE, schema=_schema(dim))
         self._fts_rows = -1  # rows covered by the full-text index at last refresh
-        self._flat: tuple[int, list[str], np.ndarray] | None = None  # (table version, ids, vectors)
+        self._flat: tuple[int, list[str], np.ndarray, Any] | None = None  # see _load_flat
+
+    def compile_filter(self, filter: Filter) -> str:
+        check_dialect(filter, self.filter_dialect)
+        return compile_filter(filter)
+
+    def _sql(self, filter: Filter | None) -> str | None:
+        return None if filter is None else self.compile_filter(filter)
 
     # -- writes --------------------------------------------------------------------------
     def upsert(self, records: Sequence[dict[str, Any]]) -> None:
@@ -157,29 +206,39 @@ class LanceStore(Store):
         rows = {r["id"]: r for r in self._scan(cols, filt)}
         return [rows[i] for i in ids if i in rows]
 
-    def vector_search(self, vector: np.ndarray, k: int, where: str | None = None, with_tokens: bool = False) -> list[dict[str, Any]]:
-        if where is None and self._table.count_rows() < self.ann_threshold:
-            return self._flat_search(np.asarray(vector, dtype=np.float32), k, with_tokens)
-        q = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
-        if where:
-            q = q.where(where, prefilter=True)
+    # a filter the in-memory search evaluates itself: the small columns (kept beside the vectors),
+    # never `text` (large; Lance scans it as fast) nor a Raw, which only Lance understands
+    _MASK_COLUMNS = [c for c in FILTERABLE if c != "text"]
+
+    def _maskable(self, filter: Filter) -> bool:
+        return "text" not in filter.columns() and not any(isinstance(n, Raw) for n in walk(filter))
+
+    def vector_search(
+        self, vector: np.ndarray, k: int, filter: Filter | None = None, with_tokens: bool = False
+    ) -> list[dict[str, Any]]:
+        vector = np.asarray(vector, dtype=np.float32)
+        if self._table.count_rows() < self.ann_threshold and (filter is None or self._maskable(filter)):
+            return self._flat_search(vector, k, with_tokens, filter)
+        q = self._table.search(vector, vector_column_name="vector").metric("cosine")
+        if filter is not None:
+            q = q.where(self.compile_filter(filter), prefilter=True)
         cols = self._LIGHT + (["tokens", "vector"] if with_tokens else [])
         rows = q.select(cols + ["_distance"]).limit(k).to_list()
         for r in rows:
             r["_score"] = 1.0 - float(r.pop("_distance"))
         return rows
 
-    def _flat_search(self, vector: np.ndarray, k: int, with_tokens: bool) -> list[dict[str, Any]]:
-        """Exact search over an in-memory copy of the vectors, refreshed when the table's version
-        moves: below the ANN threshold one matrix product beats a Lance scan by ~10 ms a query."""
+    def _flat_search(self, vector: np.ndarray, k: int, with_tokens: bool, filter: Filter | None) -> list[dict[str, Any]]:
+        """Exact search over an in-memory copy of the vectors (and the small filter columns),
+        refreshed when the table's version moves: below the ANN threshold one matrix product
+        (and an Arrow mask) beats a Lance scan by ~10 ms a query (benchmarks/bench_filters.py)."""
         ids, matrix = self.vectors()
-        if not len(ids):
-            return []
         scores = matrix @ vector
-        top = np.argpartition(-scores, min(k, len(ids)) - 1)[:k] if k < len(ids) else np.arange(len(ids))
-        top = top[np.argsort(-scores[top])]
-        rows = self.get([ids[i] for i in top], with_tokens=with_tokens)
-        by_id = {r["id"]: r for r in rows}
+        rows = np.arange(len(ids)) if filter is None else np.flatnonzero(evaluate(filter, self._flat_columns()))
+        if k < len(rows):
+            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+        top = rows[np.argsort(-scores[rows])]
+        by_id = {r["id"]: r for r in self.get([ids[i] for i in top], with_tokens=with_tokens)}
         out = []
         for i in top:
             r = by_id.get(ids[i])
@@ -188,25 +247,32 @@ class LanceStore(Store):
                 out.append(r)
         return out
 
-    def vectors(self) -> tuple[list[str], np.ndarray]:
-        """(ids, (n, dim) matrix) of every item, cached per table version."""
+    def _load_flat(self) -> tuple[int, list[str], np.ndarray, Any]:
+        """(table version, ids, (n, dim) matrix, Arrow table of the mask columns), cached per
+        version; one scan, so the rows of all three line up."""
         version = self._table.version
         if self._flat is None or self._flat[0] != version:
             n = self._table.count_rows()
-            if n == 0:
-                self._flat = (version, [], np.zeros((0, self.dim), np.float32))
-            else:
-                tbl = self._table.search().select(["id", "vector"]).limit(n).to_arrow()
-                matrix = tbl.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.dim)
-                self._flat = (version, tbl.column("id").to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32))
-        return self._flat[1], self._flat[2]
+            tbl = self._table.search().select(["vector", *self._MASK_COLUMNS]).limit(max(n, 1)).to_arrow()
+            matrix = tbl.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.dim) if n else np.zeros((0, self.dim))
+            self._flat = (version, tbl.column("id").to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32),
+                          tbl.select(self._MASK_COLUMNS))
+        return self._flat
 
-    def text_search(self, query: str, k: int, where: str | None = None) -> list[dict[str, Any]]:
+    def _flat_columns(self) -> Any:
+        return self._load_flat()[3]
+
+    def vectors(self) -> tuple[list[str], np.ndarray]:
+        """(ids, (n, dim) matrix) of every item, cached per table version."""
+        _, ids, matrix, _ = self._load_flat()
+        return ids, matrix
+
+    def text_search(self, query: str, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
         if not query.strip() or self._fts_rows == -1 and not self._has_fts():
             return []
         q = self._table.search(query, query_type="fts")
-        if where:
-            q = q.where(where, prefilter=True)
+        if filter is not None:
+            q = q.where(self.compile_filter(filter), prefilter=True)
         try:
             rows = q.select(self._LIGHT + ["_score"]).limit(k).to_list()
         except Exception as exc:  # a query the FTS parser rejects is no reason to fail the search
@@ -219,8 +285,8 @@ class LanceStore(Store):
     def _has_fts(self) -> bool:
         return any("text" in getattr(ix, "columns", []) for ix in self._table.list_indices())
 
-    def count(self, where: str | None = None) -> int:
-        return self._table.count_rows(where) if where else self._table.count_rows()
+    def count(self, filter: Filter | None = None) -> int:
+        return self._table.count_rows(self.compile_filter(filter)) if filter is not None else self._table.count_rows()
 
     def modality_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
