@@ -17,6 +17,7 @@ import pytest
 import xmodal
 from mediagen import make_elf, make_image, make_pdf, make_random, make_text, truncate
 from xmodal.errors import IndexMismatchError, XModalError
+from xmodal.store import Prefix
 
 # text + images (no OCR, to keep tests quick) + documents; audio/video are covered elsewhere
 PROFILE = {
@@ -186,8 +187,16 @@ def test_filters_and_mixed_query(tmp_path, folder):
     assert {Path(r.path).parent.name for r in only_notes} == {"notes"}
     images = idx.search("instrument", k=10, modalities=["image"])
     assert {r.modality.value for r in images} == {"image"}
-    with pytest.raises(XModalError, match="where"):
+    with pytest.raises(XModalError, match="unknown column 'no_such_column'"):
         idx.search("instrument", where="no_such_column = 3")
+    # the modality filter holds against a user filter with OR, and cannot be closed off
+    images_only = idx.search("instrument", k=10, modalities=["image"], where="modality = 'text' OR size >= 0")
+    assert images_only and {r.modality.value for r in images_only} == {"image"}
+    with pytest.raises(XModalError, match="invalid where filter"):
+        idx.search("instrument", modalities=["image"], where="1=1) OR (1=1")
+    # a typed filter does what the string does
+    under_notes = idx.search("instrument", k=10, where=Prefix("path", str(folder / "notes") + os.sep))
+    assert {r.id for r in under_notes} == {r.id for r in only_notes}
 
     # query by example: the blue picture finds itself first among images
     by_file = idx.search(file=folder / "img" / "blue.jpg", k=2, modalities=["image"])

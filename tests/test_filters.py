@@ -136,8 +136,13 @@ def test_bad_nodes_are_clear_errors(build, message):
     assert message in str(err.value)
 
 
-def test_raw_keeps_quoted_parentheses_and_semicolons():
+def test_raw_reads_strings_by_its_dialect():
     assert Raw("path = 'a) OR (b; --'").expr == "path = 'a) OR (b; --'"
+    assert Raw('path like "a\\") OR (b%"', dialect="milvus").dialect == "milvus"  # \" escapes in Milvus
+    with pytest.raises(XModalError, match="closes nothing"):
+        Raw("path = 'a\\' ) OR (1=1", dialect="lancedb")  # \ escapes nothing in SQL
+    with pytest.raises(XModalError, match="unknown dialect 'oracle'; known: lancedb, milvus"):
+        Raw("1=1", dialect="oracle")
 
 
 def test_filter_of_combines_the_usual_parts():
@@ -325,6 +330,32 @@ def test_raw_escape_hatch(stores):
         mem.vector_search(np.ones(DIM, np.float32), 5, And((Eq("size", 1), Raw('size == 1', dialect="milvus"))))
     with pytest.raises(XModalError, match="Raw milvus"):
         mem.count(Raw("size == 1", dialect="milvus"))
+
+
+RAW_ATTACKS = [
+    "1=1) OR (1=1",
+    "1=1 OR 1=1",
+    "path = E'\\'' ) OR (1=1 OR path = E'\\''",
+    "path = 'x' ) OR ( path = 'y'",
+    "\"path\" = 'x') OR (\"path\" != 'x'",
+    "`path` = 'x') OR (1=1",
+    "1=1 -- ",
+    "1=1; DELETE FROM items",
+]
+
+
+@pytest.mark.parametrize("expr", RAW_ATTACKS)
+def test_raw_cannot_widen_the_modality_filter(stores, expr):
+    try:
+        f = Filter.of(modalities=["audio"], where=Raw(expr))
+    except XModalError:
+        return  # refused before it reaches Lance
+    for store in stores:
+        try:
+            hits = store.vector_search(np.ones(DIM, np.float32), 100, f)
+        except Exception:  # Lance rejects it: also fine, nothing leaked
+            continue
+        assert {h["modality"] for h in hits} <= {"audio"}, expr
 
 
 def test_empty_store_and_no_match(tmp_path):

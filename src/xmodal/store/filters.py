@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence, Union
 
 from ..errors import XModalError
 from ..types import Modality
@@ -56,12 +56,13 @@ class Filter:
     """Base of every filter node. Nodes are frozen dataclasses, compared and hashed by value."""
 
     def where(self) -> str:
-        """This filter in the `--where` language (parse_where(f.where()) == f)."""
+        """This filter in the `--where` language: parse_where(f.where()) selects the same rows,
+        and equals f for every filter parse_where builds."""
         raise NotImplementedError
 
     def columns(self) -> frozenset[str]:
         """The item columns this filter reads (a Raw filter's are unknown and not counted)."""
-        return frozenset("text" if isinstance(n, TextMatch) else n.column for n in walk(self) if hasattr(n, "column") or isinstance(n, TextMatch))
+        return frozenset(n.column for n in walk(self) if hasattr(n, "column"))
 
     def __str__(self) -> str:
         return self.where()
@@ -173,7 +174,6 @@ class Eq(Filter):
         return f"{self.column} = {_quote(self.value)}"
 
 
-
 @dataclass(frozen=True)
 class In(Filter):
     """column IN (values): one of these values (at least one value)."""
@@ -192,7 +192,6 @@ class In(Filter):
 
     def where(self) -> str:
         return f"{self.column} IN ({', '.join(_quote(v) for v in self.values)})"
-
 
 
 @dataclass(frozen=True)
@@ -235,7 +234,6 @@ class Range(Filter):
         return "(" + " AND ".join(f"{self.column} {op} {_quote(v)}" for op, v in bounds) + ")"
 
 
-
 @dataclass(frozen=True)
 class IsNull(Filter):
     """column IS NULL (duration of a non-timed item, pages of a non-document)."""
@@ -247,7 +245,6 @@ class IsNull(Filter):
 
     def where(self) -> str:
         return f"{self.column} IS NULL"
-
 
 
 @dataclass(frozen=True)
@@ -263,7 +260,6 @@ class Prefix(Filter):
 
     def where(self) -> str:
         return f"{self.column} LIKE {_quote(escape_like(self.prefix) + '%')}"
-
 
 
 @dataclass(frozen=True)
@@ -285,7 +281,6 @@ class Like(Filter):
         return f"{self.column} LIKE {_quote(self.pattern)}"
 
 
-
 @dataclass(frozen=True)
 class TextMatch(Filter):
     """The extracted `text` contains every one of these words as a substring, ignoring case
@@ -293,6 +288,7 @@ class TextMatch(Filter):
     the same text is the retriever's job."""
 
     words: tuple[str, ...]
+    column: ClassVar[str] = "text"
 
     def __post_init__(self) -> None:
         words = self.words.split() if isinstance(self.words, str) else [w for part in self.words for w in str(part).split()]
@@ -304,7 +300,6 @@ class TextMatch(Filter):
 
     def where(self) -> str:
         return f"text CONTAINS {_quote(' '.join(self.words))}"
-
 
 
 def _check_parts(name: str, parts: Any) -> tuple[Filter, ...]:
@@ -327,7 +322,6 @@ class And(Filter):
         return " AND ".join(_wrap(p, (Or,)) for p in self.parts)
 
 
-
 @dataclass(frozen=True)
 class Or(Filter):
     parts: tuple[Filter, ...]
@@ -337,7 +331,6 @@ class Or(Filter):
 
     def where(self) -> str:
         return " OR ".join(p.where() for p in self.parts)
-
 
 
 @dataclass(frozen=True)
@@ -355,25 +348,26 @@ class Not(Filter):
         return f"NOT {_wrap(self.part, (And, Or))}"
 
 
-
 @dataclass(frozen=True)
 class Raw(Filter):
     """The escape hatch: an expression in one engine's own filter language, passed through as one
-    parenthesised term. A store refuses a Raw of another dialect. Its parentheses must balance
-    outside quotes, and `;` and comments are refused, so it cannot close the parenthesis around it
-    and escape the filters it is combined with (e.g. the modality filter)."""
+    parenthesised term. A store refuses a Raw of another dialect. Read with its dialect's quoting
+    rules, its parentheses must balance outside strings, and `;`, comments and stray quotes are
+    refused, so it cannot close the parenthesis around it and escape the filters it is combined
+    with (e.g. the modality filter)."""
 
     expr: str
     dialect: str = "lancedb"
 
     def __post_init__(self) -> None:
+        if self.dialect not in _RAW_STRINGS:
+            raise XModalError(f"Raw filter: unknown dialect {self.dialect!r}; known: {', '.join(_RAW_STRINGS)}")
         if not isinstance(self.expr, str) or not self.expr.strip():
             raise XModalError("Raw filter: give a non-empty expression")
-        _check_sealed(self.expr)
+        _check_sealed(self.expr, self.dialect)
 
     def where(self) -> str:
         raise XModalError(f"a Raw {self.dialect} filter has no --where form: {self.expr!r}")
-
 
 
 def _wrap(f: Filter, kinds: tuple[type, ...]) -> str:
@@ -387,10 +381,17 @@ def walk(f: Filter) -> Iterable[Filter]:
         yield from walk(p)
 
 
-def _check_sealed(expr: str) -> None:
+# how each dialect writes strings and quoted names, so that parentheses inside them are skipped
+_RAW_STRINGS = {
+    "lancedb": r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"",  # SQL: a quote inside is doubled; \ is plain
+    "milvus": r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"",  # Milvus expressions: \ escapes
+}
+
+
+def _check_sealed(expr: str, dialect: str) -> None:
     """Refuse a raw expression that could break out of the parentheses it is wrapped in."""
     depth = 0
-    for m in re.finditer(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|--|/\*|[();]|['\"`]", expr):
+    for m in re.finditer(_RAW_STRINGS[dialect] + r"|--|/\*|[();]|['\"`]", expr):
         tok = m.group()
         if tok in ("--", "/*", ";"):
             raise XModalError(f"Raw filter {expr!r}: {tok!r} is not allowed")
