@@ -27,8 +27,8 @@ have its column's type (a string for `path`, a number for `size`); `= NULL` is a
 excludes the row, also under NOT.
 
 Stores compile these classes (see `xmodal.store.base.Store.compile_filter`); `evaluate` gives
-their reference meaning over an Arrow table, used by the Lance store's in-memory search and by
-the tests that check every compiler against it.
+their reference meaning over an Arrow table: the tests check every compiler against it, and a
+store can use it to post-filter rows by a node its engine cannot express.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import reduce
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence, Union
 
 from ..errors import XModalError
@@ -454,8 +455,12 @@ def _tokens(text: str) -> list[_Token]:
         pos = m.end()
 
 
-def _error(text: str, pos: int, message: str) -> XModalError:
-    return XModalError(f"invalid where filter {text!r} at character {pos + 1}: {message}")
+class WhereError(XModalError):
+    """A `--where` string that does not parse; the message quotes it and names the position."""
+
+
+def _error(text: str, pos: int, message: str) -> WhereError:
+    return WhereError(f"invalid where filter {text!r} at character {pos + 1}: {message}")
 
 
 def _describe(tok: _Token) -> str:
@@ -489,7 +494,7 @@ class _Parser:
             raise self.fail(what)
         return tok
 
-    def fail(self, what: str, tok: _Token | None = None) -> XModalError:
+    def fail(self, what: str, tok: _Token | None = None) -> WhereError:
         tok = tok or self.peek()
         return _error(self.text, tok.pos, f"expected {what}, found {_describe(tok)}")
 
@@ -535,9 +540,9 @@ class _Parser:
             raise _error(self.text, tok.pos, f"functions such as {tok.text}(...) are not supported")
         try:
             return self.condition(_check_column(tok.text.lower()))
-        except XModalError as exc:
-            if str(exc).startswith("invalid where filter"):
-                raise
+        except WhereError:
+            raise
+        except XModalError as exc:  # a node refused the column or a value: say where
             raise _error(self.text, tok.pos, str(exc)) from None
 
     def condition(self, column: str) -> Filter:
@@ -624,49 +629,37 @@ def evaluate(f: Filter, table: "pa.Table") -> "np.ndarray":
     passes only when the whole filter is true. Raw filters cannot be evaluated here."""
     import pyarrow.compute as pc
 
-    result = _evaluate(f, table, pc)
-    return pc.fill_null(result, False).to_numpy(zero_copy_only=False)
+    return pc.fill_null(_evaluate(f, table), False).to_numpy(zero_copy_only=False)
 
 
-def _evaluate(f: Filter, t: "pa.Table", pc: Any) -> Any:
+def _evaluate(f: Filter, t: "pa.Table") -> Any:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    def col(name: str) -> Any:
-        return t.column(name)
+    def scalar(column: str, v: Value) -> Any:
+        return pa.scalar(v, t.column(column).type)
 
-    def unknown_if_null(column: Any, mask: Any) -> Any:  # NULL IN (...) is unknown, not false
-        return pc.if_else(pc.is_null(column), pa.scalar(None, pa.bool_()), mask)
-
-    if isinstance(f, Eq):
-        return pc.equal(col(f.column), pa.scalar(f.value, col(f.column).type))
-    if isinstance(f, In):
-        c = col(f.column)
-        return unknown_if_null(c, pc.is_in(c, value_set=pa.array(f.values, c.type)))
-    if isinstance(f, Range):
-        c = col(f.column)
-        ops = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal}
-        masks = [ops[op](c, pa.scalar(v, c.type)) for op, v in f.bounds()]
-        return masks[0] if len(masks) == 1 else pc.and_kleene(*masks)
-    if isinstance(f, IsNull):
-        return pc.is_null(col(f.column))
-    if isinstance(f, Prefix):
-        return pc.starts_with(col(f.column), pattern=f.prefix)
-    if isinstance(f, Like):
-        return pc.match_like(col(f.column), pattern=f.pattern)
-    if isinstance(f, TextMatch):
-        masks = [pc.match_substring(col("text"), pattern=w, ignore_case=True) for w in f.words]
-        return _fold(pc.and_kleene, masks)
-    if isinstance(f, And):
-        return _fold(pc.and_kleene, [_evaluate(p, t, pc) for p in f.parts])
-    if isinstance(f, Or):
-        return _fold(pc.or_kleene, [_evaluate(p, t, pc) for p in f.parts])
-    if isinstance(f, Not):
-        return pc.invert(_evaluate(f.part, t, pc))
+    match f:
+        case Eq(column=c, value=v):
+            return pc.equal(t.column(c), scalar(c, v))
+        case In(column=c, values=vs):  # NULL IN (...) is unknown, not false
+            found = pc.is_in(t.column(c), value_set=pa.array(vs, t.column(c).type))
+            return pc.if_else(pc.is_null(t.column(c)), pa.scalar(None, pa.bool_()), found)
+        case Range(column=c):
+            ops = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal}
+            return reduce(pc.and_kleene, [ops[op](t.column(c), scalar(c, v)) for op, v in f.bounds()])
+        case IsNull(column=c):
+            return pc.is_null(t.column(c))
+        case Prefix(column=c, prefix=p):
+            return pc.starts_with(t.column(c), pattern=p)
+        case Like(column=c, pattern=p):
+            return pc.match_like(t.column(c), pattern=p)
+        case TextMatch(words=ws):
+            return reduce(pc.and_kleene, [pc.match_substring(t.column("text"), pattern=w, ignore_case=True) for w in ws])
+        case And(parts=ps):
+            return reduce(pc.and_kleene, [_evaluate(p, t) for p in ps])
+        case Or(parts=ps):
+            return reduce(pc.or_kleene, [_evaluate(p, t) for p in ps])
+        case Not(part=p):
+            return pc.invert(_evaluate(p, t))
     raise XModalError(f"cannot evaluate a {type(f).__name__} filter in memory")
-
-
-def _fold(op: Any, masks: list[Any]) -> Any:
-    out = masks[0]
-    for m in masks[1:]:
-        out = op(out, m)
-    return out

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .base import FILTERABLE, MANIFEST, Store
-from .filters import And, Eq, Filter, In, IsNull, Like, Not, Or, Prefix, Range, Raw, TextMatch, check_dialect, escape_like, evaluate, walk
+from .filters import And, Eq, Filter, In, IsNull, Like, Not, Or, Prefix, Range, Raw, TextMatch, check_dialect, escape_like
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +118,11 @@ class LanceStore(Store):
         else:
             self._table = self._db.create_table(TABLE, schema=_schema(dim))
         self._fts_rows = -1  # rows covered by the full-text index at last refresh
-        self._flat: tuple[int, list[str], np.ndarray, Any] | None = None  # see _load_flat
+        self._flat: tuple[int, list[str], np.ndarray] | None = None  # (table version, ids, vectors)
 
     def compile_filter(self, filter: Filter) -> str:
         check_dialect(filter, self.filter_dialect)
         return compile_filter(filter)
-
-    def _sql(self, filter: Filter | None) -> str | None:
-        return None if filter is None else self.compile_filter(filter)
 
     # -- writes --------------------------------------------------------------------------
     def upsert(self, records: Sequence[dict[str, Any]]) -> None:
@@ -206,20 +203,15 @@ class LanceStore(Store):
         rows = {r["id"]: r for r in self._scan(cols, filt)}
         return [rows[i] for i in ids if i in rows]
 
-    # a filter the in-memory search evaluates itself: the small columns (kept beside the vectors),
-    # never `text` (large; Lance scans it as fast) nor a Raw, which only Lance understands
-    _MASK_COLUMNS = [c for c in FILTERABLE if c != "text"]
-
-    def _maskable(self, filter: Filter) -> bool:
-        return "text" not in filter.columns() and not any(isinstance(n, Raw) for n in walk(filter))
-
     def vector_search(
         self, vector: np.ndarray, k: int, filter: Filter | None = None, with_tokens: bool = False
     ) -> list[dict[str, Any]]:
-        vector = np.asarray(vector, dtype=np.float32)
-        if self._table.count_rows() < self.ann_threshold and (filter is None or self._maskable(filter)):
-            return self._flat_search(vector, k, with_tokens, filter)
-        q = self._table.search(vector, vector_column_name="vector").metric("cosine")
+        # a filtered search goes to Lance's prefilter, exact below the ANN threshold (no index yet):
+        # at 10k items it is as fast as masking the in-memory matrix, since fetching the top rows
+        # costs a Lance query either way (benchmarks/bench_filters.py)
+        if filter is None and self._table.count_rows() < self.ann_threshold:
+            return self._flat_search(np.asarray(vector, dtype=np.float32), k, with_tokens)
+        q = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
         if filter is not None:
             q = q.where(self.compile_filter(filter), prefilter=True)
         cols = self._LIGHT + (["tokens", "vector"] if with_tokens else [])
@@ -228,17 +220,17 @@ class LanceStore(Store):
             r["_score"] = 1.0 - float(r.pop("_distance"))
         return rows
 
-    def _flat_search(self, vector: np.ndarray, k: int, with_tokens: bool, filter: Filter | None) -> list[dict[str, Any]]:
-        """Exact search over an in-memory copy of the vectors (and the small filter columns),
-        refreshed when the table's version moves: below the ANN threshold one matrix product
-        (and an Arrow mask) beats a Lance scan by ~10 ms a query (benchmarks/bench_filters.py)."""
+    def _flat_search(self, vector: np.ndarray, k: int, with_tokens: bool) -> list[dict[str, Any]]:
+        """Exact search over an in-memory copy of the vectors, refreshed when the table's version
+        moves: below the ANN threshold one matrix product beats a Lance scan by ~10 ms a query."""
         ids, matrix = self.vectors()
+        if not len(ids):
+            return []
         scores = matrix @ vector
-        rows = np.arange(len(ids)) if filter is None else np.flatnonzero(evaluate(filter, self._flat_columns()))
-        if k < len(rows):
-            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
-        top = rows[np.argsort(-scores[rows])]
-        by_id = {r["id"]: r for r in self.get([ids[i] for i in top], with_tokens=with_tokens)}
+        top = np.argpartition(-scores, min(k, len(ids)) - 1)[:k] if k < len(ids) else np.arange(len(ids))
+        top = top[np.argsort(-scores[top])]
+        rows = self.get([ids[i] for i in top], with_tokens=with_tokens)
+        by_id = {r["id"]: r for r in rows}
         out = []
         for i in top:
             r = by_id.get(ids[i])
@@ -247,25 +239,18 @@ class LanceStore(Store):
                 out.append(r)
         return out
 
-    def _load_flat(self) -> tuple[int, list[str], np.ndarray, Any]:
-        """(table version, ids, (n, dim) matrix, Arrow table of the mask columns), cached per
-        version; one scan, so the rows of all three line up."""
+    def vectors(self) -> tuple[list[str], np.ndarray]:
+        """(ids, (n, dim) matrix) of every item, cached per table version."""
         version = self._table.version
         if self._flat is None or self._flat[0] != version:
             n = self._table.count_rows()
-            tbl = self._table.search().select(["vector", *self._MASK_COLUMNS]).limit(max(n, 1)).to_arrow()
-            matrix = tbl.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.dim) if n else np.zeros((0, self.dim))
-            self._flat = (version, tbl.column("id").to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32),
-                          tbl.select(self._MASK_COLUMNS))
-        return self._flat
-
-    def _flat_columns(self) -> Any:
-        return self._load_flat()[3]
-
-    def vectors(self) -> tuple[list[str], np.ndarray]:
-        """(ids, (n, dim) matrix) of every item, cached per table version."""
-        _, ids, matrix, _ = self._load_flat()
-        return ids, matrix
+            if n == 0:
+                self._flat = (version, [], np.zeros((0, self.dim), np.float32))
+            else:
+                tbl = self._table.search().select(["id", "vector"]).limit(n).to_arrow()
+                matrix = tbl.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.dim)
+                self._flat = (version, tbl.column("id").to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32))
+        return self._flat[1], self._flat[2]
 
     def text_search(self, query: str, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
         if not query.strip() or self._fts_rows == -1 and not self._has_fts():
