@@ -37,8 +37,8 @@ COLUMNS = {
     "vector": "(dim,) float32, L2-normalised, in the shared space",
 }
 
-# the columns a Filter may read, with the Python type of their values (duration and pages may be
-# null; the others never are)
+# the columns a Filter may read, with the Python type of their values (duration and pages are null
+# where they do not apply)
 FILTERABLE: dict[str, type] = {
     "id": str,
     "path": str,
@@ -58,12 +58,18 @@ class Store(ABC):
     as engine text, so one search path serves every engine:
 
     * `compile_filter(filter)` turns a tree into the engine's own filter (a Lance SQL string, a
-      Milvus boolean expression, ...). It must handle every node with the meaning that
-      `filters.evaluate` gives it (SQL three-valued logic: a comparison with null excludes the
-      row, also under Not; Like and Prefix are case-sensitive, TextMatch is not), quote every
-      value it embeds, and take column names only from `FILTERABLE`. A `Raw` whose `dialect` is
-      not `filter_dialect` is an XModalError (`filters.check_dialect`); a node the engine cannot
-      express is an XModalError that names it, never dropped (dropping widens the results).
+      Milvus boolean expression, ...); `store/lance.py:compile_filter` is the model. The nodes:
+      Eq(column, value), In(column, values), Range(column, gt/ge/lt/le; `bounds()` lists the set
+      ones), IsNull(column), Prefix(column, prefix) (literal), Like(column, pattern) (`%`, `_`,
+      `\\` escapes), TextMatch(words) (each word a substring of `text`, any case), And(parts),
+      Or(parts), Not(part), Raw(expr, dialect). Values are already checked against the column's
+      type in `FILTERABLE` (whole numbers for integer columns). Each node must keep the meaning
+      `filters.evaluate` gives it: SQL three-valued logic (a comparison with null excludes the
+      row, also under Not), Like and Prefix case-sensitive. Quote every value embedded, take
+      column names only from `FILTERABLE`, parenthesise every compound and wrap a Raw as one
+      parenthesised term. A Raw whose `dialect` is not `filter_dialect` is an XModalError
+      (`filters.check_dialect`); a node the engine cannot express is an XModalError naming it,
+      never dropped (dropping widens the results), unless the store filters those rows itself.
     * `vector_search`, `text_search` and `count` take `filter=None` (everything) or a tree, and
       return only rows that pass it: the filter narrows the candidates before the top k are
       taken (a pre-filter), so k results come back whenever k rows pass.
