@@ -21,6 +21,7 @@ from xmodal import __version__
 from xmodal.engine import Index, item_id_for
 from xmodal.errors import MediaError, ModelUnavailable, XModalError
 from xmodal.media import probe
+from xmodal.store.filters import Filter, parse_where
 from xmodal.types import SearchResult
 
 from .jobs import Job, Jobs
@@ -52,14 +53,18 @@ MEDIA_TYPES: dict[tuple[str, str], tuple[str, bool]] = {
 ATTACHMENT_TYPES = {"image/svg+xml", "text/html", "application/octet-stream"}
 
 
-_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
-_PATH_COLUMN = re.compile(r"\bpath\b", re.IGNORECASE)
-
-
-def check_where(where: str | None) -> None:
-    """A filter may not test the `path` column over HTTP: yes/no answers would spell out server paths."""
-    if where and _PATH_COLUMN.search(_SQL_STRING.sub("''", where)):
+def check_where(where: str | None) -> Filter | None:
+    """The parsed filter; it may not test the `path` column over HTTP (yes/no answers would spell
+    out server paths)."""
+    if not where:
+        return None
+    try:
+        filt = parse_where(where)
+    except XModalError as exc:
+        raise HTTPException(400, str(exc)) from None
+    if "path" in filt.columns():
         raise HTTPException(400, "where: the path column cannot be filtered on through the API (it holds server paths)")
+    return filt
 
 
 def valid_id(item_id: str) -> bool:
@@ -223,7 +228,7 @@ class Service:
         rerank = None if rerank in (None, "", "none") else rerank
         if not (text and text.strip()) and upload is None:
             raise HTTPException(400, "empty query: give q (text), a file, or both")
-        check_where(where)
+        where = check_where(where)
         t0 = time.perf_counter()
         with self.query_file(upload, upload_name) as file:
             try:
@@ -239,7 +244,7 @@ class Service:
                 where: str | None = None, min_score: float | None = None, prefix: str = "") -> dict[str, Any]:
         if self.record(item_id) is None:
             raise HTTPException(404, "no such item")
-        check_where(where)
+        where = check_where(where)
         t0 = time.perf_counter()
         try:
             with self.rw.read():
