@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh default,llm,data,serve
+# the sample holds SVG stamps: cairosvg needs the system cairo library (the media come from apt too)
+if ! ldconfig -p 2>/dev/null | grep -q libcairo.so.2; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcairo2 >/dev/null
+fi
 X=.venv/bin/xmodal
 CACHE="${XMODAL_CACHE:-$HOME/.cache/xmodal}"
 SAMPLE="$CACHE/demo"

@@ -3,9 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh dev
-if ! command -v espeak-ng >/dev/null; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
-    || echo "warning: espeak-ng could not be installed; the synthetic-speech test will be skipped" >&2
+# System pieces the tests use: cairo (SVG decoding: cairosvg loads it) and espeak-ng (spoken test audio)
+need=()
+ldconfig -p 2>/dev/null | grep -q libcairo.so.2 || need+=(libcairo2)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+if [ ${#need[@]} -gt 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null) \
+    || echo "warning: could not install ${need[*]}; the tests that need them will fail or be skipped" >&2
 fi
 # the browser tests (-m browser) drive Debian's Chromium through Playwright; Playwright's own
 # browser download cannot work offline

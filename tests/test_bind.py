@@ -68,6 +68,7 @@ def trained() -> tuple[Binding, dict[str, Any], PairData, np.ndarray]:
     return b, run, data, owner
 
 
+@pytest.mark.slow
 def test_training_reduces_loss_and_raises_recall(trained):
     b, run, data, owner = trained
     losses = [r["loss"] for r in run["history"]]
@@ -79,6 +80,7 @@ def test_training_reduces_loss_and_raises_recall(trained):
     assert b.heads["image"]["alpha"] > 0
 
 
+@pytest.mark.slow
 def test_numpy_inference_matches_torch(trained):
     """What training optimised (torch) is what indexing computes (numpy)."""
     import torch
@@ -97,12 +99,14 @@ def test_numpy_inference_matches_torch(trained):
     np.testing.assert_allclose(got, ref, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_alpha_zero_is_the_bridge(trained):
     b, _, data, _ = trained
     embs = b.apply("image", _embeddings(data), alpha=0.0)
     np.testing.assert_allclose(np.stack([e.vector for e in embs]), data.feats.bridge, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_artifact_round_trip(tmp_path, trained):
     b, _, data, _ = trained
     b.save(tmp_path / "b")
@@ -122,6 +126,7 @@ def test_artifact_round_trip(tmp_path, trained):
         load_binding(tmp_path / "nowhere")
 
 
+@pytest.mark.slow
 def test_attention_head_trains_and_matches_numpy():
     from xmodal.train.bind import TrainConfig, fit_head
 

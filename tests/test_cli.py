@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 from mediagen import make_image, make_text
 from xmodal.cli import app
 
+# the CLI is driven on an index built with the real MiniLM / EfficientNet encoders
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

@@ -453,6 +453,7 @@ def test_video_set_shots(tmp_path, tux_root):
 # ------------------------------------------------------------------------------ demo
 
 
+@pytest.mark.slow
 def test_build_demo_small(tmp_path, tux_root, asterisk_root):
     import pypdfium2
 
@@ -502,6 +503,7 @@ def _real(package: str) -> Path | None:
     return None
 
 
+@pytest.mark.slow
 def test_real_packages_parse():
     tux, ast = _real("tuxpaint-stamps-default"), _real("asterisk-core-sounds-en-wav")
     if tux is None or ast is None or not (tux / TUXPAINT_STAMPS).is_dir():

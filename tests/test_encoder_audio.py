@@ -124,6 +124,7 @@ def test_bridge_is_a_weighted_mix_of_nearest_labels():
     assert tags[0][0][0] != "b"
 
 
+@pytest.mark.slow
 def test_rejects_non_audio_and_empty_media(text_encoder):
     enc = SpeechSoundAudioEncoder(sound_bank=None, text_encoder=text_encoder)
     with pytest.raises(MediaError, match="x.png"):
@@ -135,6 +136,7 @@ def test_rejects_non_audio_and_empty_media(text_encoder):
 # ---------------------------------------------------------------------------- whisper
 
 
+@pytest.mark.slow
 @whisper_installed
 def test_asterisk_prompt_is_transcribed_and_lands_near_its_text(speech_only, text_encoder):
     from xmodal.data.asterisk import asterisk_prompts
@@ -154,6 +156,7 @@ def test_asterisk_prompt_is_transcribed_and_lands_near_its_text(speech_only, tex
     assert emb.tokens.shape == (len(emb.segments), 384)
 
 
+@pytest.mark.slow
 @whisper_installed
 def test_espeak_sentence_is_transcribed_and_lands_near_its_text(tmp_path, speech_only, text_encoder):
     if shutil.which("espeak-ng") is None:
@@ -171,6 +174,7 @@ def test_espeak_sentence_is_transcribed_and_lands_near_its_text(tmp_path, speech
     assert 0.5 <= speech[0].start <= 2.0 and speech[-1].end <= len(audio) / SR + 0.01
 
 
+@pytest.mark.slow
 @whisper_installed
 @pytest.mark.parametrize("kind", ["silence", "tone"])
 def test_no_speech_means_no_transcript_and_a_sound_vector(kind, speech_only, bank):
@@ -186,6 +190,7 @@ def test_no_speech_means_no_transcript_and_a_sound_vector(kind, speech_only, ban
         assert "silence" in sound[0].text
 
 
+@pytest.mark.slow
 @whisper_installed
 def test_long_audio_gets_sound_windows_with_correct_times_and_a_truncation_note(speech_only, bank):
     rng = np.random.default_rng(1)
@@ -205,6 +210,7 @@ def test_long_audio_gets_sound_windows_with_correct_times_and_a_truncation_note(
     assert cfg["max_transcribe_s"] == 5.0 and f"sha256:{bank.content_hash()[:16]}" in cfg["sound_bank"]
 
 
+@pytest.mark.slow
 def test_fingerprint_names_the_bank_by_its_content(bank, text_encoder):
     """Two banks with the same size and source but other content give other encoder configs, so an
     index built with one refuses the other (no silent mix of spaces)."""
@@ -222,6 +228,7 @@ def test_fingerprint_names_the_bank_by_its_content(bank, text_encoder):
 # ---------------------------------------------------------------------------- the sound bridge
 
 
+@pytest.mark.slow
 def test_bridge_places_held_out_scratch_sounds_near_their_own_label(bank, text_encoder):
     """Leave-one-out: each bank sound, bridged without itself, ranks its own label among all labels."""
     labels = sorted(set(bank.labels))
@@ -237,6 +244,7 @@ def test_bridge_places_held_out_scratch_sounds_near_their_own_label(bank, text_e
     assert top5 > 4 * 5 / len(labels)
 
 
+@pytest.mark.slow
 def test_encoder_describes_a_bank_sound_with_its_neighbours(bank, text_encoder):
     """A Scratch sound (in the bank) is described by its own label through the full encoder."""
     from xmodal.data.sound_bank import locate_scratch_sounds

@@ -19,6 +19,9 @@ from mediagen import make_elf, make_image, make_pdf, make_random, make_text, tru
 from xmodal.errors import IndexMismatchError, XModalError
 from xmodal.store import Prefix
 
+# every test here indexes with the real MiniLM / EfficientNet encoders
+pytestmark = pytest.mark.slow
+
 # text + images (no OCR, to keep tests quick) + documents; audio/video are covered elsewhere
 PROFILE = {
     "name": "test-text-image",

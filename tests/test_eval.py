@@ -106,6 +106,7 @@ def _random_graded(seed: int, n_queries: int = 60, n_docs: int = 300):
     return qrels, run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_metrics_agree_with_ranx(seed):
     ranx = pytest.importorskip("ranx")

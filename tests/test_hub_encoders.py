@@ -180,6 +180,7 @@ def _check_embedding(emb, dim: int) -> None:
 
 
 # --- CLIP ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_clip_text_and_image_share_one_space(clip_encoder):
     text, image = clip_encoder.encode([Media(Modality.TEXT, text="a cat"), Media(Modality.IMAGE, images=[_picture()])])
     assert clip_encoder.dim == 24
@@ -191,6 +192,7 @@ def test_clip_text_and_image_share_one_space(clip_encoder):
     assert len(image.segments) == 16 and {s.kind for s in image.segments} == {"region"}
 
 
+@pytest.mark.slow
 def test_clip_region_boxes_cover_the_centre_crop(clip_encoder):
     (emb,) = clip_encoder.encode([Media(Modality.IMAGE, images=[_picture(60, 40)])])
     boxes = np.array([s.box for s in emb.segments])
@@ -202,6 +204,7 @@ def test_clip_region_boxes_cover_the_centre_crop(clip_encoder):
     assert emb.segments[0].box[:2] == pytest.approx((1 / 6, 0.0))  # row-major: first patch top-left
 
 
+@pytest.mark.slow
 def test_clip_vectors_equal_the_saved_model(clip_encoder, tiny_clip):
     _, model, proc = tiny_clip
     texts = ["a cat", "a dog and a cat"]
@@ -216,6 +219,7 @@ def test_clip_vectors_equal_the_saved_model(clip_encoder, tiny_clip):
     assert np.allclose(got[2].vector, want_img[0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_clip_batches_keep_order_and_values(tiny_clip):
     path = tiny_clip[0]
     media = [Media(Modality.TEXT, text=t) for t in CORPUS] + [Media(Modality.IMAGE, images=[_picture(seed=s)]) for s in range(3)]
@@ -229,6 +233,7 @@ def test_clip_batches_keep_order_and_values(tiny_clip):
     assert all(np.array_equal(a.vector, b.vector) for a, b in zip(small, again))
 
 
+@pytest.mark.slow
 def test_clip_rejects_audio_and_empty_images(clip_encoder):
     with pytest.raises(MediaError, match="song.wav"):
         clip_encoder.encode([Media(Modality.AUDIO, path="song.wav", audio=np.zeros(16000, np.float32))])
@@ -236,6 +241,7 @@ def test_clip_rejects_audio_and_empty_images(clip_encoder):
         clip_encoder.encode([Media(Modality.IMAGE, path="pic.png")])
 
 
+@pytest.mark.slow
 def test_clip_config_records_model_and_weights(clip_encoder, tiny_clip):
     cfg = clip_encoder.config()
     assert cfg["encoder"] == "HFCLIPEncoder" and cfg["dim"] == 24
@@ -245,6 +251,7 @@ def test_clip_config_records_model_and_weights(clip_encoder, tiny_clip):
 
 
 # --- SigLIP -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_siglip_vectors_equal_the_saved_model(siglip_encoder, tiny_siglip):
     _, model, proc = tiny_siglip
     texts = ["a cat on a mat", "the sound of rain"]
@@ -262,6 +269,7 @@ def test_siglip_vectors_equal_the_saved_model(siglip_encoder, tiny_siglip):
     assert [s.text for s in got[0].segments] == ["a", "cat", "on", "a", "mat"]
 
 
+@pytest.mark.slow
 def test_siglip_patches_cover_the_whole_picture(siglip_encoder, tiny_siglip):
     (emb,) = siglip_encoder.encode([Media(Modality.IMAGE, images=[_picture(60, 40)])])
     boxes = np.array([s.box for s in emb.segments])
@@ -271,6 +279,7 @@ def test_siglip_patches_cover_the_whole_picture(siglip_encoder, tiny_siglip):
     assert np.allclose(boxes[5], (0.25, 0.25, 0.5, 0.5))
 
 
+@pytest.mark.slow
 def test_siglip_patch_tokens_are_the_head_applied_to_each_patch(siglip_encoder, tiny_siglip):
     _, model, proc = tiny_siglip
     img = _picture(seed=5)
@@ -283,6 +292,7 @@ def test_siglip_patch_tokens_are_the_head_applied_to_each_patch(siglip_encoder, 
 
 
 # --- CLAP ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_clap_long_audio_is_embedded_in_windows(clap_encoder):
     wav = (np.random.RandomState(0).randn(16000 * 25) * 0.1).astype(np.float32)
     (emb,) = clap_encoder.encode([Media(Modality.AUDIO, audio=wav, sample_rate=16000, duration=25.0)])
@@ -301,6 +311,7 @@ def test_clap_long_audio_is_embedded_in_windows(clap_encoder):
     assert np.allclose(tail.vector, whole.tokens[2], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_clap_vectors_equal_the_saved_model(clap_encoder, tiny_clap):
     _, model, proc = tiny_clap
     wav = (np.random.RandomState(1).randn(48000 * 3) * 0.1).astype(np.float32)
@@ -316,6 +327,7 @@ def test_clap_vectors_equal_the_saved_model(clap_encoder, tiny_clap):
     assert np.allclose(text.vector, want_text[0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_clap_resamples_16k_input(clap_encoder):
     t16, t48 = np.arange(16000 * 4) / 16000, np.arange(48000 * 4) / 48000
     tone16 = (0.3 * np.sin(2 * np.pi * 440 * t16)).astype(np.float32)
@@ -326,6 +338,7 @@ def test_clap_resamples_16k_input(clap_encoder):
     assert a.segments[0].end == pytest.approx(4.0)
 
 
+@pytest.mark.slow
 def test_clap_rejects_images_and_missing_audio(clap_encoder):
     with pytest.raises(MediaError, match="x.png"):
         clap_encoder.encode([Media(Modality.IMAGE, path="x.png", images=[_picture()])])
@@ -366,11 +379,13 @@ def test_missing_local_dir_is_a_clear_error(tmp_path):
     assert str(missing) in str(err.value)
 
 
+@pytest.mark.slow
 def test_wrong_model_family_is_named(tiny_clip):
     with pytest.raises(ModelUnavailable, match="'clip' model"):
         ENCODERS.create("hf-siglip", model=f"local-dir:{tiny_clip[0]}", device="cpu")
 
 
+@pytest.mark.slow
 def test_hub_model_loads_offline_from_the_cache(tiny_clip, monkeypatch, tmp_path):
     """A model fetched earlier on a connected machine (HF cache layout) loads with downloads off."""
     from huggingface_hub import constants
@@ -390,6 +405,7 @@ def test_hub_model_loads_offline_from_the_cache(tiny_clip, monkeypatch, tmp_path
     assert np.array_equal(enc.encode(m)[0].vector, local.encode(m)[0].vector)
 
 
+@pytest.mark.slow
 def test_cached_config_without_weights_is_not_a_model(tiny_clip, monkeypatch, tmp_path):
     from huggingface_hub import constants
 

@@ -170,6 +170,7 @@ def tiny_vlm(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_transformers_vlm_sees_images_deterministically(tiny_vlm, monkeypatch):
     from PIL import Image
 

@@ -139,6 +139,7 @@ def text_index(tmp_path_factory):
     return idx
 
 
+@pytest.mark.slow
 def test_ask_end_to_end_and_cli(text_index):
     ans = ask(text_index, "Which castle is ruined?", k=3, refiner="llm", backend=KeywordLLM(reply="A hilltop castle [1]."), augment=False)
     assert [k.id for k in ans.kept] == ["castle"] and ans.answer == "A hilltop castle [1]." and ans.citations == [1]

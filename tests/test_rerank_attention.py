@@ -72,6 +72,7 @@ def trained(tmp_path_factory):
     return data, model, weight, metrics, out, examples
 
 
+@pytest.mark.slow
 def test_trained_reranker_beats_first_stage_on_its_set(trained):
     data, _, weight, metrics, out, examples = trained
     every = list(range(len(data.lists)))
@@ -84,6 +85,7 @@ def test_trained_reranker_beats_first_stage_on_its_set(trained):
     assert after["MRR@10"] > first["MRR@10"]
 
 
+@pytest.mark.slow
 def test_fusion_weight_per_modality_pair(trained):
     data, model, _, metrics, out, _ = trained
     pw = metrics["pair_weights"]
@@ -98,6 +100,7 @@ def test_fusion_weight_per_modality_pair(trained):
     assert list(fuse_scores([1.0, 0.0], [0.0, 1.0], [0.0, 1.0])) == [1.0, 1.0]
 
 
+@pytest.mark.slow
 def test_artifact_round_trips(trained):
     data, model, weight, _, out, examples = trained
     meta = json.loads((out / "reranker.json").read_text())
@@ -112,6 +115,7 @@ def test_artifact_round_trips(trained):
     assert s1 == s2
 
 
+@pytest.mark.slow
 def test_explanations_point_inside_the_item(trained):
     _, _, _, _, out, examples = trained
     rr = AttentionReranker(out)
@@ -137,6 +141,7 @@ def test_explanations_point_inside_the_item(trained):
         assert s.segment is not None and 0.0 <= s.segment.start <= s.segment.end <= 9.5
 
 
+@pytest.mark.slow
 def test_missing_or_corrupt_artifact_fails_clearly(tmp_path, trained):
     with pytest.raises(ModelUnavailable, match="not an attention-reranker artifact"):
         AttentionReranker(tmp_path / "nowhere")
@@ -185,6 +190,7 @@ def test_reranker_refuses_an_index_of_another_space(tmp_path):
     assert idx.search("a string instrument", k=2)  # the index itself is untouched
 
 
+@pytest.mark.slow
 def test_artifact_space_record_is_checked(tmp_path, trained):
     _, model, weight, metrics, _, _ = trained
     space = Space(PROFILE).fingerprint()
@@ -240,6 +246,7 @@ def _tiny_text_set(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_cli_trains_an_artifact_from_a_set(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -299,6 +306,7 @@ def _colour_list(rng: np.random.Generator, n_cands: int = 10):
     return query, cands, {f"c{pos}": 1}
 
 
+@pytest.mark.slow
 def test_reranker_learns_to_match_named_colours():
     rng = np.random.default_rng(1)
     data = ListSet()

@@ -28,6 +28,9 @@ from mediagen import PALETTE, make_image, make_random  # noqa: E402
 from servekit import API_KEY, HIGH, READ_KEY, build_index, registered, uvicorn_server  # noqa: E402
 from xmodal.serve import Settings, create_app  # noqa: E402
 
+# the served index is built with the real MiniLM / EfficientNet encoders (tests/servekit.py)
+pytestmark = pytest.mark.slow
+
 HOSTS = ("testserver", "127.0.0.1", "localhost")
 
 

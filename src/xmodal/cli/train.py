@@ -33,7 +33,7 @@ def bind(
     profile: str = typer.Option("default", help="Encoder profile whose features are bound."),
     name: Optional[str] = typer.Option(None, help="Binding name (default: MODALITY-HEAD)."),
     add_to: Optional[Path] = typer.Option(None, "--add-to", help="Keep the other heads of this existing binding folder."),
-    epochs: int = typer.Option(60, help="Most epochs (early stopping on validation R@10 usually ends sooner)."),
+    epochs: int = typer.Option(60, help="Most epochs; stops after 10 epochs without a gain in validation nDCG@10 (macro over the query sets, at the best allowed alpha) and keeps the best epoch."),
     hard_negatives: int = typer.Option(3, help="Hard negatives per text from the model's own retrieval (0 = off)."),
     mixup: float = typer.Option(0.5, help="Weight of the FuseMix latent-mixup loss (0 = off)."),
     seed: int = typer.Option(0, help="Random seed."),

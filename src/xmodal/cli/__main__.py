@@ -1,0 +1,5 @@
+"""`python -m xmodal.cli ...` runs the console script."""
+
+from xmodal.cli import main
+
+main()
