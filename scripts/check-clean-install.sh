@@ -21,9 +21,9 @@ echo "wheel: $(basename "$WHEEL") ($(du -h "$WHEEL" | cut -f1))"
 "$PY" -m venv "$TMP/venv"
 start=$(date +%s)
 "$TMP/venv/bin/pip" install -q "${WHEEL}[default]"
+"$TMP/venv/bin/pip" check  # before aisfx, whose declared pins pip check would (rightly) report
 "$TMP/venv/bin/pip" install -q --no-deps aisfx==0.1.2
 echo "install: $(( $(date +%s) - start )) s; venv size: $(du -sh "$TMP/venv" | cut -f1)"
-"$TMP/venv/bin/pip" check
 # the core must not need torch: importing xmodal and its CLI must not load it
 "$TMP/venv/bin/python" -c 'import sys, xmodal, xmodal.cli; assert "torch" not in sys.modules, "import xmodal loaded torch"'
 # run from the temporary folder so the checkout's src/ cannot shadow the installed package
