@@ -350,6 +350,12 @@ def _build_asterisk_t2a(w: _SetWriter, root: Path | None) -> dict[str, Any]:
 # Registry and public API
 
 
+def _build_av(w: _SetWriter, root: Path | None, **options: Any) -> dict[str, Any]:
+    from xmodal.data.av_sets import build_av  # its own module; it imports this one
+
+    return build_av(w, root, **options)
+
+
 @dataclass(frozen=True)
 class _SetSpec:
     description: str
@@ -368,6 +374,8 @@ SETS: dict[str, _SetSpec] = {
         f"caption in {', '.join(MULTILINGUAL_LANGS)} -> stamp images", _build_multilingual),
     "tuxpaint-video": _SetSpec("shot caption -> generated stamp clips (1-3 shots, with sound)",
                                _build_video),
+    "tuxpaint-av": _SetSpec("sound, speech, picture or both -> clips where picture and sound disagree "
+                            "(ground-truth time spans)", _build_av),
     "asterisk-t2a": _SetSpec("transcript text -> studio-recorded speech prompt (WAV)",
                              _build_asterisk_t2a,
                              ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-en")),

@@ -93,12 +93,15 @@ def make_stamp_clip(
     size: tuple[int, int] = (320, 240),
     fps: int = 12,
     crf: int = 26,
+    audio: np.ndarray | None = None,
 ) -> list[dict]:
     """Write an MP4 (H.264 yuv420p + AAC 16 kHz mono) with one Ken Burns shot per picture.
 
     SHOTS are Shot objects or tuples (image_path, sound_path | None, seconds[, caption]).
     Each shot has its own plain background colour; its audio is the sound resampled, then
     trimmed or padded with silence to the shot's length (silence when there is no sound).
+    AUDIO, a whole mono track at AUDIO_RATE, replaces the shots' sounds (sounds that do not
+    start with a shot); it is trimmed or padded with silence to the clip's length.
     Returns, per shot, {"index", "start", "end", "image", "sound", "caption"} (seconds).
     """
     import av
@@ -134,7 +137,11 @@ def make_stamp_clip(
                 for pkt in vs.encode(frame):
                     c.mux(pkt)
             n_samples = round(seconds * AUDIO_RATE)
-            wave = decode_audio(shot.sound) if shot.sound else np.zeros(0, np.float32)
+            if audio is not None:
+                a0 = round(t * AUDIO_RATE)
+                wave = np.asarray(audio[a0:a0 + n_samples], np.float32)
+            else:
+                wave = decode_audio(shot.sound) if shot.sound else np.zeros(0, np.float32)
             pending = np.concatenate([pending, _fit(wave, n_samples, AUDIO_RATE)])
             # Whole encoder frames now; the remainder carries into the next shot.
             while len(pending) >= _AAC_FRAME:
