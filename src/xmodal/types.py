@@ -30,6 +30,8 @@ class Segment:
     kind: "region" (image area), "window" (audio time span), "frame" (video frame),
     "shot" (video time span), "page" (document page), "chunk" (text passage), "item" (whole).
     Times are seconds; boxes are (x0, y0, x1, y1) in [0, 1] of the image or frame.
+    evidence: set on a search result's segment of a video: which sense carried the match there,
+    "sound" (what is heard), "picture" (what is seen) or "both"; "" elsewhere.
     """
 
     kind: str
@@ -39,11 +41,12 @@ class Segment:
     page: int | None = None
     box: tuple[float, float, float, float] | None = None
     text: str = ""
+    evidence: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         # hand-rolled rather than dataclasses.asdict: called for every region of every item
         d: dict[str, Any] = {"kind": self.kind, "index": self.index}
-        for key in ("start", "end", "page", "box", "text"):
+        for key in ("start", "end", "page", "box", "text", "evidence"):
             v = getattr(self, key)
             if v is not None and v != "":
                 d[key] = list(v) if key == "box" else v
@@ -57,9 +60,11 @@ class Segment:
         return cls(**d)
 
     def describe(self) -> str:
-        """Short human form: '00:03.0-00:05.0', 'page 2', 'region (0.1,0.2)-(0.5,0.6)'."""
+        """Short human form: '00:03.0-00:05.0', '00:03.0-00:04.0 (sound)', 'page 2',
+        'region (0.1,0.2)-(0.5,0.6)'."""
         if self.start is not None:
-            return f"{_clock(self.start)}-{_clock(self.end if self.end is not None else self.start)}"
+            span = f"{_clock(self.start)}-{_clock(self.end if self.end is not None else self.start)}"
+            return f"{span} ({self.evidence})" if self.evidence else span
         if self.page is not None:
             return f"page {self.page}"
         if self.box is not None:

@@ -271,5 +271,10 @@ class BoundEncoder(Encoder):
         embs = self.inner.encode(media)
         return self.binding.apply(self.modality, embs)
 
+    def encode_windows(self, track: Embedding, spans: Sequence[tuple[float, float]]) -> list[Embedding]:
+        """Time spans of an encoded track through the head too ([] if the encoder cannot)."""
+        inner = getattr(self.inner, "encode_windows", None)
+        return self.binding.apply(self.modality, inner(track, spans)) if inner else []
+
     def __getattr__(self, name: str) -> Any:  # embed_texts, transcribe, ... of the inner encoder
         return getattr(self.inner, name)

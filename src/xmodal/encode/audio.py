@@ -120,14 +120,20 @@ class Transcript:
         if not self.segments or self.transcribed_s <= 0:
             return 0.0
         dur = np.array([max(s.end - s.start, 0.05) for s in self.segments])
-        conf = np.array([np.exp(s.avg_logprob) * (1.0 - s.no_speech_prob) for s in self.segments])
-        confidence = float((dur * conf).sum() / dur.sum())
+        confidence = float((dur * self._raw_confidences()).sum() / dur.sum())
         covered = min(float(dur.sum()), self.vad_speech_s or float(dur.sum()))
         coverage = covered / self.transcribed_s
         # Speech that fills a third of the clip counts as fully speech-like: pauses are normal.
         # exp(avg_logprob) * (1 - no_speech_prob) is ~0.3-0.6 even for clearly spoken single words
         # (tiny.en on the Tux Paint spoken captions) and ~0.1-0.2 for noise read as words.
         return float(np.clip(coverage / 0.33, 0, 1) * np.clip((confidence - 0.1) / 0.3, 0, 1))
+
+    def _raw_confidences(self) -> np.ndarray:
+        return np.array([np.exp(s.avg_logprob) * (1.0 - s.no_speech_prob) for s in self.segments])
+
+    def confidences(self) -> np.ndarray:
+        """0..1 per kept segment: how surely it is speech (the confidence part of speechiness)."""
+        return np.clip((self._raw_confidences() - 0.1) / 0.3, 0, 1)
 
 
 def _norm_words(text: str) -> str:
@@ -437,7 +443,32 @@ class SpeechSoundAudioEncoder(Encoder):
             vector = self._embed(["an audio recording with no speech"])[0]
         tokens = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.dim), np.float32)
         native["speechiness"] = np.array([s if speech_vec is not None else 0.0], dtype=np.float32)
+        native["speech_confidence"] = tr.confidences()  # one per speech window, in order
         return Embedding(vector=l2_normalize(vector), tokens=tokens, segments=segs, text=transcript, native=native)
+
+    def encode_windows(self, track: Embedding, spans: Sequence[tuple[float, float]]) -> list[Embedding]:
+        """The sound of each time span of an already encoded track, bridged like a whole clip:
+        the track's sound-embedder blocks are averaged by how much of each block the span
+        covers. One Embedding per span (vector, one "window" token; native "aisfx" for a
+        binding's audio head), or [] when the track has no sound features (silent, no bank)."""
+        blocks, centres = track.native.get("aisfx_blocks"), track.native.get("aisfx_centres")
+        bank = self.bank
+        if blocks is None or centres is None or bank is None or not len(spans):
+            return []
+        # each block stands for the stretch around its centre up to its neighbours' (a tiling)
+        half = float(np.median(np.diff(centres))) / 2 if len(centres) > 1 else np.inf
+        lo, hi = centres - half, centres + half
+        pooled = []
+        for a, b in spans:
+            w = np.clip(np.minimum(hi, b) - np.maximum(lo, a), 0.0, None)
+            if w.sum() <= 0:
+                w = (np.abs(centres - (a + b) / 2) == np.abs(centres - (a + b) / 2).min()).astype(np.float32)
+            pooled.append((w[:, None] * blocks).sum(0) / w.sum())
+        vecs, tags = bank.bridge(np.stack(pooled), top_k=self.top_k, temperature=self.temperature)
+        return [Embedding(vector=v, tokens=v[None], text="",
+                          segments=[Segment(kind="window", start=round(a, 2), end=round(b, 2), text=_tag_text(t))],
+                          native={"aisfx": f.astype(np.float32), "speechiness": np.zeros(1, np.float32)})
+                for (a, b), v, t, f in zip(spans, vecs, tags, pooled)]
 
     def _sound(self, audio: np.ndarray, duration: float, whisper_tags: list[str],
                native: dict[str, np.ndarray] | None = None):
@@ -467,6 +498,7 @@ class SpeechSoundAudioEncoder(Encoder):
         if native is not None:
             native["aisfx"] = clip_embs[0].astype(np.float32)
             native["aisfx_blocks"] = np.asarray(blocks, dtype=np.float32)
+            native["aisfx_centres"] = np.asarray(centres, dtype=np.float32)
         if len(wins) > 1:
             for a, b in wins:
                 inside = (centres >= a) & (centres < b)

@@ -13,11 +13,12 @@ clearly higher. Lexical-only hits are admitted when their cosine clears a floor.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from ..encode.av import locate_moment
 from ..store import Filter, Store, unpack_tokens
 from ..types import Segment
 from .base import Retriever
@@ -63,9 +64,13 @@ class HybridRetriever(Retriever):
 
 
 def locate_segment(vector: np.ndarray, record: dict[str, Any], dim: int) -> Segment | None:
-    """The segment whose token is most similar to the query: where in the item it matched."""
+    """The segment whose token is most similar to the query: where in the item it matched.
+    A video's is the moment (window or shot) and the sense that carried it (`encode/av.py`)."""
     segments = [Segment.from_dict(s) for s in json.loads(record.get("segments") or "[]")]
     tokens = unpack_tokens(record.get("tokens"), record.get("n_tokens") or 0, dim)
+    moment = locate_moment(vector, segments, tokens) if record.get("modality") == "video" else None
+    if moment is not None:
+        return replace(moment.segment, evidence=moment.evidence)
     usable = [i for i, s in enumerate(segments) if s.kind not in ("token", "tags", "item") and i < len(tokens)]
     if not usable:
         return None
