@@ -26,7 +26,7 @@ a silent clip's vectors are bit-for-bit what they were.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -158,11 +158,44 @@ def av_pool(frames: np.ndarray, frame_spans: np.ndarray, shots: Sequence[Sequenc
 class Moment:
     segment: Segment  # the time span (a sound or speech window, or a shot)
     sound: float  # query · what is heard then (-inf where nothing is)
-    picture: float  # query · what is seen then
-    evidence: str  # "sound" | "picture" | "both"
+    picture: float  # query · what is seen then (-inf where nothing is)
+    heard: bool  # a window (scored by its sound) rather than a shot (scored by its picture)
 
 
-def _evidence(sound: float, picture: float, margin: float) -> str:
+def moments(query: np.ndarray, segments: Sequence[Segment], tokens: np.ndarray) -> list[Moment]:
+    """A video's moments for QUERY, through the alignment: every audio window with what is seen
+    while it plays (the frames it covers, by overlap), and every shot with the best match heard
+    within it. [] for items with neither frames nor audio windows."""
+    q = np.asarray(query, np.float32)
+    n = min(len(segments), len(tokens))
+    frames = [i for i in range(n) if segments[i].kind == "frame"]
+    wins = [i for i in range(n) if segments[i].kind == "window" and segments[i].start is not None
+            and not segments[i].text.startswith(NOTE_PREFIX)]
+    if not frames and not wins:
+        return []
+    fsim, wsim = tokens[frames] @ q, tokens[wins] @ q
+    fsp, wsp = spans_of([segments[i] for i in frames]), spans_of([segments[i] for i in wins])
+    shot_segs = [segments[i] for i in range(n) if segments[i].kind == "shot"]
+    if frames and not shot_segs:
+        shot_segs = [Segment("shot", start=float(fsp[:, 0].min()), end=float(fsp[:, 1].max()))]
+    out: list[Moment] = []
+    cover = alignment(wsp, fsp)  # windows x frames
+    for k, i in enumerate(wins):
+        c = cover[k]
+        pic = float((c * fsim).sum() / c.sum()) if c.sum() > 0 else -np.inf
+        out.append(Moment(segments[i], float(wsim[k]), pic, True))
+    shot_sp = spans_of(shot_segs)
+    inside = alignment(fsp, shot_sp).T > 0.5  # shots x frames
+    heard = alignment(shot_sp, wsp) > 0  # shots x windows
+    for j, seg in enumerate(shot_segs):
+        if inside[j].any():
+            snd = float(wsim[heard[j]].max()) if heard[j].any() else -np.inf
+            out.append(Moment(seg, snd, float(fsim[inside[j]].mean()), False))
+    return out
+
+
+def evidence(sound: float, picture: float, margin: float = 0.05) -> str:
+    """Which sense carried a match: "both" when the similarities are within MARGIN."""
     if not np.isfinite(sound):
         return "picture"
     if not np.isfinite(picture):
@@ -172,51 +205,18 @@ def _evidence(sound: float, picture: float, margin: float) -> str:
     return "sound" if sound > picture else "picture"
 
 
-def _moment_score(primary: float, other: float, both_bonus: float) -> float:
-    """The moment's own sense, plus a share of the other sense where that one matches too."""
-    return primary + both_bonus * min(primary, other) if np.isfinite(other) else primary
-
-
 def locate_moment(query: np.ndarray, segments: Sequence[Segment], tokens: np.ndarray,
-                  margin: float = 0.05, both_bonus: float = 0.5) -> Moment | None:
-    """The time span of a video where QUERY matched and whether sound, picture or both carried it.
-
-    Candidates are the audio windows (scored by what is heard; the frames they cover, through
-    the alignment, are the picture side) and the shots (scored by what is seen; the windows
-    inside them are the sound side). Each adds `both_bonus` x the weaker sense, so a query that
-    names a sight and a sound finds the moment where both happen. Evidence: "both" when the two
-    similarities are within `margin`, else the larger one (a silent clip: always "picture").
-    None for items with neither frames nor audio windows."""
-    q = np.asarray(query, np.float32)
-    n = min(len(segments), len(tokens))
-    frames = [i for i in range(n) if segments[i].kind == "frame"]
-    wins = [i for i in range(n) if segments[i].kind == "window" and segments[i].start is not None
-            and not segments[i].text.startswith(NOTE_PREFIX)]
-    if not frames and not wins:
+                  margin: float = 0.05, both_bonus: float = 0.5) -> Segment | None:
+    """Where in a video QUERY matched: the best of its `moments` and which sense carried it
+    (Segment.evidence). A window scores by what is heard, a shot by what is seen, each plus
+    `both_bonus` x the weaker sense, so a query naming a sight and a sound finds the moment
+    where both happen. None for items with neither frames nor audio windows."""
+    best, best_score = None, -np.inf
+    for m in moments(query, segments, tokens):
+        primary, other = (m.sound, m.picture) if m.heard else (m.picture, m.sound)
+        score = primary + both_bonus * min(primary, other) if np.isfinite(other) else primary
+        if score > best_score:
+            best, best_score = m, score
+    if best is None:
         return None
-    shots = [i for i in range(n) if segments[i].kind == "shot"]
-    fsim, wsim = tokens[frames] @ q, tokens[wins] @ q
-    fsp, wsp = spans_of([segments[i] for i in frames]), spans_of([segments[i] for i in wins])
-    shot_segs = [segments[i] for i in shots]
-    if frames and not shot_segs:
-        shot_segs = [Segment("shot", start=float(fsp[:, 0].min()), end=float(fsp[:, 1].max()))]
-    shot_sp = spans_of(shot_segs)
-    candidates: list[Moment] = []
-    scores: list[float] = []
-    cover = alignment(wsp, fsp)  # windows x frames
-    for k, i in enumerate(wins):  # what is heard, and what is seen while it plays
-        c = cover[k]
-        pic = float((c * fsim).sum() / c.sum()) if c.sum() > 0 else -np.inf
-        snd = float(wsim[k])
-        candidates.append(Moment(segments[i], snd, pic, _evidence(snd, pic, margin)))
-        scores.append(_moment_score(snd, pic, both_bonus))
-    inside = alignment(fsp, shot_sp).T > 0.5  # shots x frames
-    heard = alignment(shot_sp, wsp) > 0  # shots x windows
-    for j, seg in enumerate(shot_segs):  # what is seen, and the best match heard within it
-        if not inside[j].any():
-            continue
-        pic = float(fsim[inside[j]].mean())
-        snd = float(wsim[heard[j]].max()) if heard[j].any() else -np.inf
-        candidates.append(Moment(seg, snd, pic, _evidence(snd, pic, margin)))
-        scores.append(_moment_score(pic, snd, both_bonus))
-    return candidates[int(np.argmax(scores))] if candidates else None
+    return replace(best.segment, evidence=evidence(best.sound, best.picture, margin))

@@ -248,4 +248,5 @@ def clamp_segment(seg: Segment, segments: Sequence[Segment]) -> Segment:
         start = max(0.0, float(start)) if limit is None else min(max(0.0, float(start)), limit)
     if end is not None:
         end = max(0.0, float(end)) if limit is None else min(max(start or 0.0, float(end)), limit)
-    return Segment(kind=seg.kind, index=seg.index, start=start, end=end, page=seg.page, box=box, text=seg.text)
+    return Segment(kind=seg.kind, index=seg.index, start=start, end=end, page=seg.page, box=box, text=seg.text,
+                   evidence=seg.evidence)

@@ -4,6 +4,9 @@ The query's rows (text token states, or an image's regions / a sound's windows) 
 each candidate's rows (image regions, audio windows, video frames and shots, document pages);
 an image-text-matching head turns the result, plus the first-stage score and lexical overlap,
 into a match logit. The candidate row with the most attention is returned as the explanation.
+A text query against videos goes through the audio-visual branch instead (`_av.py`, `av.json`
+in the artifact folder, when there is one): it attends over the video's aligned sound and
+picture moments and explains with the time span and the sense that carried the match.
 
 Artifact (a folder): `reranker.json` (format, version, config, fusion weight, the space it was
 trained in — `Space.fingerprint()`: encoders, their settings, the binding —, training-data
@@ -25,6 +28,7 @@ import numpy as np
 
 from ..errors import IndexMismatchError, ModelUnavailable
 from ..space import space_differences
+from ._av import AVScorer
 from ._features import EXPLAINING, KINDS, SCALARS, candidate_features, clamp_segment, query_features, scalar_features
 from ..types import Modality
 from .base import Candidate, Reranker, RerankQuery, RerankScore
@@ -119,8 +123,11 @@ class AttentionReranker(Reranker):
         # weights chosen per modality pair on validation; pairs not validated use fusion_weight
         self.pair_weights = {p: float(v["weight"]) for p, v in self.meta.get("metrics", {}).get("pair_weights", {}).items()}
         self.dim = int(self.meta["config"]["dim_in"])
+        self.av = AVScorer.load(self.path)  # the audio-visual branch, if the artifact has one
 
     def weight_for(self, query: Modality, candidate: Modality) -> float:
+        if self.av is not None and Modality(query) == Modality.TEXT and Modality(candidate) == Modality.VIDEO:
+            return self.av.fusion_weight
         return self.pair_weights.get(f"{Modality(query).value}->{Modality(candidate).value}", self.fusion_weight)
 
     def check_space(self, fingerprint: dict[str, Any]) -> None:
@@ -141,7 +148,8 @@ class AttentionReranker(Reranker):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "pair_weights": self.pair_weights, "path": str(self.path), "version": self.meta.get("version"),
-                "fingerprint": self.meta.get("training", {}).get("fingerprint")}
+                "fingerprint": self.meta.get("training", {}).get("fingerprint"),
+                "av": self.av.meta.get("training", {}).get("fingerprint") if self.av else None}
 
     def rerank(self, query: RerankQuery, candidates: Sequence[Candidate]) -> list[RerankScore]:
         import torch
@@ -165,7 +173,26 @@ class AttentionReranker(Reranker):
         out = []
         for c, f, lg, m in zip(candidates, cfs, logits, mass):
             out.append(RerankScore(score=float(lg), **self._explain(c, f, m[: len(f.tokens)])))
+        if self.av is not None:
+            self._rerank_av(query, candidates, scal[:, SCALARS.index("first_stage_norm")], logits, out)
         return out
+
+    def _rerank_av(self, query: RerankQuery, candidates: Sequence[Candidate], first_norm: np.ndarray,
+                   logits: np.ndarray, out: list[RerankScore]) -> None:
+        """Text → video candidates: the audio-visual branch scores and explains them, in place."""
+        idx = [i for i, c in enumerate(candidates) if self.av.applies(query, c)]
+        if not idx:
+            return
+        scored = self.av.score(query, [candidates[i] for i in idx], first_norm[idx])
+        av = np.array([s for s, _ in scored], np.float64)
+        if len(idx) < len(candidates):
+            # a list of several modalities: the videos keep the matcher's range (its scores are
+            # on another scale), their order among themselves is the audio-visual branch's
+            lo, hi, span = float(logits[idx].min()), float(logits[idx].max()), float(av.max() - av.min())
+            av = lo + (av - av.min()) / span * (hi - lo) if span > 0 else np.full_like(av, float(logits[idx].mean()))
+        for i, score, (_, seg) in zip(idx, av, scored):
+            seg = clamp_segment(seg, candidates[i].segments) if seg is not None else None
+            out[i] = RerankScore(float(score), segment=seg, reason=f"audio-visual match on {seg.describe()}" if seg else "")
 
     @staticmethod
     def _explain(cand: Candidate, feats: Any, mass: np.ndarray) -> dict[str, Any]:

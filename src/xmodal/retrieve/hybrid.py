@@ -13,7 +13,7 @@ clearly higher. Lexical-only hits are admitted when their cosine clears a floor.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,7 +70,7 @@ def locate_segment(vector: np.ndarray, record: dict[str, Any], dim: int) -> Segm
     tokens = unpack_tokens(record.get("tokens"), record.get("n_tokens") or 0, dim)
     moment = locate_moment(vector, segments, tokens) if record.get("modality") == "video" else None
     if moment is not None:
-        return replace(moment.segment, evidence=moment.evidence)
+        return moment
     usable = [i for i, s in enumerate(segments) if s.kind not in ("token", "tags", "item") and i < len(tokens)]
     if not usable:
         return None
