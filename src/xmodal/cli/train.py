@@ -2,6 +2,7 @@
 
     xmodal train bind --pairs tuxpaint-t2i:train --modality image --out my-binding
     xmodal train rerank --pairs tuxpaint-t2i:train --pairs ~/sets/mine:train --out my-reranker
+    xmodal train rerank-av --pairs tuxpaint-av:train --artifact my-reranker   # its audio-visual branch
     xmodal search "a red car" --rerank attention        # with $XMODAL_RERANK_ATTENTION=my-reranker
 """
 
@@ -96,3 +97,30 @@ def rerank(
     for name, vals in (("validation, first stage", m["val_first_stage"]), ("validation, reranked", m["val_reranked"])):
         console.print(f"  {name}: " + "  ".join(f"{k} {v:.3f}" for k, v in vals.items()))
     console.print(f"use it: XMODAL_RERANK_ATTENTION={out} xmodal search QUERY --rerank attention")
+
+
+@train_app.command("rerank-av")
+def rerank_av(
+    pairs: list[str] = typer.Option(..., "--pairs", help="SET_DIR:split (or a set name, e.g. tuxpaint-av:train) with text → video queries; repeatable."),
+    artifact: Path = typer.Option(..., "--artifact", help="The attention-reranker folder to add the audio-visual branch to (writes av.json there)."),
+    profile: str = typer.Option("default", help="Encoder profile the indexes are built with."),
+    depth: int = typer.Option(50, help="First-stage list depth (use the rerank depth you search with)."),
+    epochs: int = typer.Option(60, help="Passes over the training lists; the best epoch on validation is kept."),
+    seed: int = typer.Option(0, help="Seed for the validation split and the order of the lists."),
+) -> None:
+    """Train the reranker's audio-visual branch: text queries over videos' aligned sound and picture."""
+    from rich.console import Console
+
+    from xmodal.errors import XModalError
+    from xmodal.train.rerank_av import AVFitConfig, train_av
+
+    console = Console()
+    try:
+        info = train_av(pairs, artifact, profile=profile, depth=depth, cfg=AVFitConfig(epochs=epochs, seed=seed))
+    except XModalError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    m = info["metrics"]
+    console.print(f"[green]audio-visual branch[/] → {info['out']}  (fusion weight {info['fusion_weight']:.2f}, "
+                  f"best epoch {m['best_epoch']}, validation R@1+MRR@10 {m['val_first_stage_R1+MRR']:.3f} → "
+                  f"{m['val_reranked_R1+MRR']:.3f})")
