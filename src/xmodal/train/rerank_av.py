@@ -6,7 +6,8 @@ The lists come from xmodal's own first stage, exactly as the reranker later sees
 capture as `train/rerank.py`). Loss: listwise softmax cross-entropy over each list (target
 spread over its positives) + a small L2 on the intent weights; a hash-chosen share of the
 queries is held out to pick the epoch and the fusion weight (grid over [0, 1] with the engine's
-`fuse_scores`). Seeded and deterministic on CPU; about a minute for a few hundred lists.
+`fuse_scores`), both averaged over the sets the lists come from (`train/rerank.py`). Seeded and
+deterministic on CPU; about a minute for a few hundred lists.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import numpy as np
 from xmodal.errors import XModalError
 from xmodal.rerank._av import AVInputs, AVScorer, av_inputs
 from xmodal.rerank._features import words
-from xmodal.rerank.base import Candidate, RerankQuery, fuse_scores
+from xmodal.rerank.base import Candidate, RerankQuery
+from xmodal.train.rerank import choose_weight, macro_key, split_val
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class AVFitConfig:
     lr: float = 0.02
     l2_intent: float = 1e-3
     tau: float = 0.05
-    val_frac: float = 0.25
+    val_frac: float = 0.25  # queries held out to pick the epoch and the fusion weight
     seed: int = 0
 
 
@@ -90,25 +92,6 @@ def _forward(params: dict[str, Any], q, senses, mask, scal, tau: float):
     return av + scal @ params["c"]
 
 
-def split_lists(lists: Sequence[AVList], frac: float, seed: int) -> tuple[list[int], list[int]]:
-    train, val = [], []
-    for i, lst in enumerate(lists):
-        h = int(hashlib.sha1(f"{seed}:{lst.group}:{lst.qid}".encode()).hexdigest()[:8], 16) % 10_000
-        (val if h < frac * 10_000 else train).append(i)
-    return train, val
-
-
-def _r1_mrr(lists: Sequence[AVList], scores: Sequence[np.ndarray] | None, weight: float) -> float:
-    """R@1 + MRR@10 of lists fused at WEIGHT (None: the first stage)."""
-    total = 0.0
-    for j, lst in enumerate(lists):
-        s = lst.first if scores is None else fuse_scores(lst.first, scores[j], weight)
-        lab = lst.labels[np.argsort(-np.asarray(s), kind="stable")]
-        hits = np.nonzero(lab[:10])[0]
-        total += float(lab[:1].any()) + (1.0 / (hits[0] + 1) if len(hits) else 0.0)
-    return total / max(len(lists), 1)
-
-
 def fit_av(data: AVData, cfg: AVFitConfig | None = None) -> tuple[AVScorer, dict[str, Any]]:
     import torch
 
@@ -117,7 +100,7 @@ def fit_av(data: AVData, cfg: AVFitConfig | None = None) -> tuple[AVScorer, dict
         raise XModalError("no text → video lists to learn from")
     torch.manual_seed(cfg.seed)
     dim = len(data.lists[0].q)
-    tr, va = split_lists(data.lists, cfg.val_frac, cfg.seed)
+    tr, va = split_val(data.lists, cfg.val_frac, cfg.seed)
     if not tr or not va:
         tr = va = list(range(len(data.lists)))
     usable = [i for i in tr if 0 < data.lists[i].labels.sum() < len(data.lists[i].labels)]
@@ -129,8 +112,7 @@ def fit_av(data: AVData, cfg: AVFitConfig | None = None) -> tuple[AVScorer, dict
               "c": torch.tensor([1.0, 0.0, 0.0], requires_grad=True)}  # starts as the first stage plus equal senses
     opt = torch.optim.Adam(params.values(), lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
-    vlists = [data.lists[i] for i in va]
-    base = _r1_mrr(vlists, None, 0.0)
+    base = macro_key(data, va, [data.lists[i].first for i in va], 1.0)
     best: dict[str, Any] = {"key": -1.0}
     history = []
     t0 = time.perf_counter()
@@ -146,16 +128,16 @@ def fit_av(data: AVData, cfg: AVFitConfig | None = None) -> tuple[AVScorer, dict
             losses.append(loss.item())
         with torch.no_grad():
             vs = [_forward(params, *cache[i][:4], cfg.tau).numpy() for i in va]
-        weight, key = max(((float(w), _r1_mrr(vlists, vs, float(w))) for w in np.round(np.linspace(0, 1, 21), 2)),
-                          key=lambda t: t[1] + 1e-9 * t[0])
-        history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "weight": weight, "val_R1+MRR": round(key, 4)})
+        weight, _ = choose_weight(data, va, vs)
+        key = macro_key(data, va, vs, weight)
+        history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "weight": weight, "val_R1+MRR": round(float(key), 4)})
         if key > best["key"] + 1e-9:
             best = {"key": key, "weight": weight, "epoch": epoch + 1,
                     "params": {k: v.detach().numpy().copy() for k, v in params.items()}}
     p = best["params"]
     scorer = AVScorer(U=p["U"], b=p["b"], w=p["w"], c=p["c"], tau=cfg.tau, fusion_weight=best["weight"])
     metrics = {"n_train_lists": len(usable), "n_val_lists": len(va), "best_epoch": best["epoch"],
-               "val_first_stage_R1+MRR": round(base, 4), "val_reranked_R1+MRR": round(best["key"], 4),
+               "val_first_stage_R1+MRR": round(float(base), 4), "val_reranked_R1+MRR": round(float(best["key"]), 4),
                "history": history, "train_seconds": round(time.perf_counter() - t0, 1),
                "fit": {k: v for k, v in vars(cfg).items()}}
     return scorer, metrics
