@@ -27,6 +27,7 @@ from xmodal.rerank._av import AVInputs, AVScorer, av_inputs
 from xmodal.rerank._features import words
 from xmodal.rerank.base import Candidate, RerankQuery
 from xmodal.train.rerank import choose_weight, macro_key, split_val
+from xmodal.train.split import caption_key
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class AVList:
     inputs: list[AVInputs]
     labels: np.ndarray  # (N,)
     first: np.ndarray  # (N,) first-stage scores
+    captions: tuple[str, ...] = ()  # the validation split's grouping key (`train/split.py`)
 
 
 @dataclass
@@ -52,7 +54,8 @@ class AVData:
         norm = (first - first.min()) / span if span > 0 else np.zeros_like(first)
         qw = words(query.text or "")
         self.lists.append(AVList(qid, group, q, [av_inputs(q, qw, c, float(n)) for c, n in zip(cands, norm)],
-                                 np.array([1.0 if relevant.get(c.id, 0) >= 1 else 0.0 for c in cands], np.float32), first))
+                                 np.array([1.0 if relevant.get(c.id, 0) >= 1 else 0.0 for c in cands], np.float32), first,
+                                 (caption_key(query.text),) if query.text else ()))
 
 
 @dataclass
@@ -149,7 +152,8 @@ def collect_av(set_dir: str | Path, split: str, profile: str = "default", depth:
     lists of videos."""
     import xmodal
     from xmodal.config import cache_dir
-    from xmodal.eval import evaluate, load_set
+    from xmodal.data.beir import load_set
+    from xmodal.eval import evaluate
     from xmodal.train.rerank import _Capture, _data_fingerprint
 
     set_dir = Path(set_dir).expanduser().resolve()
