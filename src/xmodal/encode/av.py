@@ -81,11 +81,11 @@ class AudioWindow:
 
 @dataclass(frozen=True)
 class PoolParams:
-    # chosen on tuxpaint-av:train (benchmarks/av_eval.py --tune): the most sound-described R@1
-    # whose picture-described R@1 stays within a point of the mean pooling's
+    # chosen on tuxpaint-av:train with the hybrid first stage (benchmarks/av_eval.py --tune): the
+    # most sound-described R@1 whose picture-described R@1 stays within a point of mean pooling's
     audio_gain: float = 0.1  # weight of the heard window added to a frame
     frame_temp: float = 4.0  # how sharply salience picks frames within a shot
-    shot_temp: float = 0.25  # how sharply salience picks shots within the clip
+    shot_temp: float = 0.5  # how sharply salience picks shots within the clip
     window_weight: float = 0.55  # the clip's salience-weighted audio against its pictures
 
 
