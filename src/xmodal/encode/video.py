@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import MediaError
 from ..types import Embedding, Media, Modality, Segment
-from .av import AudioWindow, PoolParams, av_pool, is_speech_window, loudness_salience
+from .av import NOTE_PREFIX, AudioWindow, PoolParams, av_pool, frame_shot_members, is_speech_window, loudness_salience
 from .base import Encoder, EncoderSet, l2_normalize
 
 POOLINGS = ("audio-guided", "mean")
@@ -98,7 +98,7 @@ class FramesAudioVideoEncoder(Encoder):
         edges = np.arange(0.0, length, self.window_s)
         grid = [(float(a), float(min(a + self.window_s, length))) for a in edges if min(a + self.window_s, length) - a > 0.05]
         salience = []
-        for k, (a, b) in enumerate(grid):
+        for a, b in grid:
             rms = float(np.sqrt(np.mean(audio[int(a * rate): max(int(b * rate), int(a * rate) + 1)] ** 2)))
             sal = loudness_salience(rms, self.min_audio_rms)
             for w in out:  # speech already speaks for the stretch it covers
@@ -138,18 +138,15 @@ class FramesAudioVideoEncoder(Encoder):
         for j, ((s0, s1), v) in enumerate(zip(shots, pooled.shots)):
             tokens.append(v)
             segments.append(Segment("shot", index=j, start=float(s0), end=float(s1)))
-        notes = [(s, t) for s, t in zip(audio.segments, audio.tokens) if s.kind == "window" and s.text.startswith("note:")]
         for k, w in enumerate(windows):
             tokens.append(w.vector)
             segments.append(w.segment(k))
-        for s, t in notes:
+        notes = [(s, t) for s, t in zip(audio.segments, audio.tokens) if s.kind == "window" and s.text.startswith(NOTE_PREFIX)]
+        for k, (s, t) in enumerate(notes, len(windows)):  # "not transcribed past N s"
             tokens.append(t)
-            segments.append(Segment("window", index=len(windows), start=s.start, end=s.end, text=s.text))
-        text_parts = sorted({f.text for f in frames if f.text})
-        if audio.text:
-            text_parts.insert(0, audio.text)
+            segments.append(Segment("window", index=k, start=s.start, end=s.end, text=s.text))
         return Embedding(vector=pooled.clip, tokens=np.stack(tokens).astype(np.float32), segments=segments,
-                         text="\n".join(text_parts))
+                         text=_text(frames, audio))
 
     def _has_sound(self, m: Media) -> bool:
         return m.audio is not None and m.audio.size > 0 and float(np.sqrt(np.mean(m.audio**2))) >= self.min_audio_rms
@@ -169,8 +166,7 @@ class FramesAudioVideoEncoder(Encoder):
                 segments.append(Segment("frame", index=i, start=t, end=t_end, text=f.text))
             shots = m.meta.get("shots") or [[0.0, end]]
             shot_vecs = []
-            for j, (s0, s1) in enumerate(shots):
-                sel = [i for i, t in enumerate(times) if s0 <= t < s1] or [min(range(len(times)), key=lambda i: abs(times[i] - s0))]
+            for j, ((s0, s1), sel) in enumerate(zip(shots, frame_shot_members(times, shots))):
                 v = l2_normalize(fv[sel].mean(0))
                 shot_vecs.append(v)
                 tokens.append(v)
@@ -178,13 +174,18 @@ class FramesAudioVideoEncoder(Encoder):
             # each shot counts once however long it is, so a short shot is still findable
             visual = l2_normalize(np.mean(shot_vecs, axis=0))
         vector = visual
-        text_parts = sorted({f.text for f in frames if f.text})
         if audio is not None:
             vector = l2_normalize(visual + self.audio_weight * audio.vector) if frames else audio.vector
             for s, t in zip(audio.segments, audio.tokens):
                 tokens.append(t)
                 segments.append(Segment(s.kind if s.kind != "token" else "window", index=s.index, start=s.start, end=s.end, text=s.text))
-            if audio.text:
-                text_parts.insert(0, audio.text)
         tok = np.stack(tokens).astype(np.float32) if tokens else np.zeros((0, dim), np.float32)
-        return Embedding(vector=l2_normalize(vector), tokens=tok, segments=segments, text="\n".join(text_parts))
+        return Embedding(vector=l2_normalize(vector), tokens=tok, segments=segments, text=_text(frames, audio))
+
+
+def _text(frames: list[Embedding], audio: Embedding | None) -> str:
+    """The transcript, then the frames' own texts (OCR), for lexical search and display."""
+    parts = sorted({f.text for f in frames if f.text})
+    if audio is not None and audio.text:
+        parts.insert(0, audio.text)
+    return "\n".join(parts)
