@@ -175,8 +175,8 @@ def main() -> None:
     from xmodal.eval import load_set
 
     set_dir = Path(build_set("tuxpaint-av"))
-    corpus = {json.loads(l)["_id"]: json.loads(l) for l in open(set_dir / "corpus.jsonl") if l.strip()}
-    queries = {json.loads(l)["_id"]: json.loads(l) for l in open(set_dir / "queries.jsonl") if l.strip()}
+    corpus = {c["_id"]: c for c in map(json.loads, (set_dir / "corpus.jsonl").read_text().splitlines())}
+    queries = {q["_id"]: q for q in map(json.loads, (set_dir / "queries.jsonl").read_text().splitlines())}
     split = "train" if args.tune else args.split
     es = load_set(set_dir, split)
     qrels = {q: {c for c, s in rel.items() if s >= 1} for q, rel in es.qrels.items()}

@@ -346,9 +346,9 @@ def test_av_set_from_a_synthetic_stamp_tree(tmp_path):
         if i % 3 == 0:
             make_audio(base / "animals" / f"{n}_desc.ogg", seconds=0.5, freq=700)
     out = build_set("tuxpaint-av", tmp_path / "sets", source_root=tmp_path / "tux", shot_seconds=1.5, size=(64, 48))
-    prov = [json.loads(l) for l in open(out / "provenance.jsonl")]
+    prov = [json.loads(line) for line in (out / "provenance.jsonl").read_text().splitlines()]
     clips = {p["_id"]: p for p in prov if p["role"] == "corpus"}
-    queries = {json.loads(l)["_id"]: json.loads(l) for l in open(out / "queries.jsonl")}
+    queries = {q["_id"]: q for q in map(json.loads, (out / "queries.jsonl").read_text().splitlines())}
     assert clips and all((out / "media" / "corpus" / f"{c}.mp4").is_file() for c in clips)
     side = {n: split_of(normalise_caption(f"A {n}.")) for n in names}
     for c in clips.values():
@@ -361,7 +361,7 @@ def test_av_set_from_a_synthetic_stamp_tree(tmp_path):
     look_alikes = 0
     for q in queries.values():
         assert q["kind"] in ("sound", "speech", "picture", "both") and q["target"]
-        for cid, t in q["target"].items():
+        for t in q["target"].values():
             assert t["shot"][0] <= t["span"][0] < t["span"][1] <= t["shot"][1]
         if q["kind"] == "sound":
             heard_in = next(iter(q["target"]))
@@ -370,7 +370,7 @@ def test_av_set_from_a_synthetic_stamp_tree(tmp_path):
     assert look_alikes > 0
     qrels = {}
     for split in ("train", "test"):
-        for line in list(open(out / "qrels" / f"{split}.tsv"))[1:]:
+        for line in (out / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]:
             qrels.setdefault(line.split("\t")[0], set()).add(split)
     assert all(len(s) == 1 for s in qrels.values())
     assert phrase("A brown hen.") == "a brown hen" and phrase("UB2006 vessel.") == "UB2006 vessel"

@@ -35,8 +35,7 @@ from ..types import Segment
 from .base import l2_normalize
 
 SOUND_PREFIX = "sound:"  # the text of a sound window ("sound: dog bark 0.61; …"), see encode/audio.py
-NOTE_PREFIX = "note:"
-EVIDENCE = ("sound", "picture", "both")
+NOTE_PREFIX = "note:"  # a window that only says part of the track was not transcribed
 
 
 def is_sound_window(seg: Segment) -> bool:
@@ -122,7 +121,7 @@ def av_pool(frames: np.ndarray, frame_spans: np.ndarray, shots: Sequence[Sequenc
             windows: Sequence[AudioWindow], params: PoolParams) -> Pooled:
     """Audio-guided pooling (module docstring) of frame vectors (n, d) with their spans."""
     frames = np.asarray(frames, np.float32)
-    n, d = frames.shape
+    n = len(frames)
     audio = None
     if windows:
         A = alignment(frame_spans, spans_of([Segment("window", start=w.start, end=w.end) for w in windows]))
