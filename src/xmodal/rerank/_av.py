@@ -10,7 +10,9 @@ the query asks for — a sound, a sight or both — is read from the query vecto
     AV       = τ · log Σ_k exp(m_k / τ)                   soft attention over the moments
     score    = AV + c · [first-stage (min-max within the list), cosine, lexical coverage]
 
-(snd/pic: the query's cosine with what is heard / seen in the moment; 0 where nothing is heard.)
+(snd/pic: the query's cosine with what is heard / seen in the moment. A window's picture side is
+the frames it covers; a shot is what is seen, its snd is 0 — a sound is credited to the window
+where it is heard, so a sound-named query points at that second rather than at its shot.)
 The moment with the largest m_k is the explanation; its sound and picture terms (each with half
 of the "both" term) name the sense that carried the match: "both" when the smaller is at least
 `both_ratio` of the larger, else the larger. Only text queries against videos take this branch
@@ -52,7 +54,7 @@ class AVScorer:
     c: np.ndarray  # (len(SCALARS),)
     tau: float = 0.05
     fusion_weight: float = 1.0
-    both_ratio: float = 0.2  # chosen on tuxpaint-av:train: evidence right for 214 of 249 top hits
+    both_ratio: float = 0.2  # chosen on tuxpaint-av:train (evidence of the relevant top hits)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -126,7 +128,7 @@ class AVScorer:
         av = top + self.tau * float(np.log(np.exp((m - top) / self.tau).sum()))
         k = int(np.argmax(m))
         heard, seen = terms[0, k] + terms[2, k] / 2, terms[1, k] + terms[2, k] / 2
-        if not np.isfinite(f.moments[k].sound):
+        if not f.moments[k].heard:
             carried = "picture"
         elif min(heard, seen) >= self.both_ratio * max(heard, seen):
             carried = "both"
@@ -145,7 +147,7 @@ class AVInputs:
 def av_inputs(q: np.ndarray, qwords: set[str], cand: Candidate, first_norm: float) -> AVInputs:
     """What the AV scorer reads of one (query, video) pair; training computes the same."""
     ms = moments(q, cand.segments, np.asarray(cand.tokens, np.float32).reshape(-1, len(q)))
-    snd = np.array([m.sound if np.isfinite(m.sound) else 0.0 for m in ms], np.float32)
+    snd = np.array([m.sound if m.heard and np.isfinite(m.sound) else 0.0 for m in ms], np.float32)
     pic = np.array([m.picture if np.isfinite(m.picture) else 0.0 for m in ms], np.float32)
     senses = np.stack([snd, pic, np.minimum(snd, pic)]) if ms else np.zeros((3, 0), np.float32)
     vec = np.asarray(cand.vector, np.float32)
