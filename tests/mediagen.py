@@ -364,3 +364,303 @@ def make_zip(path: str | os.PathLike) -> Path:
     with zipfile.ZipFile(p, "w") as z:
         z.writestr("readme.txt", "inside a zip\n")
     return p
+
+
+# ---------------------------------------------------------------- hostile files
+# Small on disk, expensive or dangerous to decode: the corpus tests/test_hostile.py and
+# benchmarks/hostile.py feed to the decoders. Sizes are parameters so tests can pair a small
+# bomb with a lowered limit while the benchmark uses the real thing.
+
+
+def write_pdf(path: str | os.PathLike, objects: Sequence[bytes]) -> Path:
+    """A PDF from raw object bodies (object i+1 = objects[i]; object 1 must be the catalog),
+    with a correct cross-reference table."""
+    p = _prep(path)
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    p.write_bytes(bytes(out))
+    return p
+
+
+def _pdf_page(content: bytes, filters: bytes = b"", extra: Sequence[bytes] = ()) -> list[bytes]:
+    stream = b"<< /Length %d %s >>\nstream\n" % (len(content), filters) + content + b"\nendstream"
+    return [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>",
+        stream,
+        *extra,
+    ]
+
+
+def make_pdf_stream_bomb(path: str | os.PathLike, inflated: int = 1 << 30) -> Path:
+    """A one-page PDF whose content stream is `inflated` bytes of spaces, deflated (~1000:1)."""
+    z = zlib.compressobj(9)
+    block = b" " * (1 << 20)
+    parts = [z.compress(block) for _ in range(inflated // len(block))]
+    parts.append(z.compress(b" " * (inflated % len(block)) + b"BT /F1 12 Tf 10 10 Td (bomb) Tj ET"))
+    parts.append(z.flush())
+    return write_pdf(path, _pdf_page(b"".join(parts), b"/Filter /FlateDecode"))
+
+
+def make_pdf_page_bomb(path: str | os.PathLike, pages: int = 100_000) -> Path:
+    """A PDF whose page tree claims `pages` pages, all the same page object."""
+    kids = b" ".join(b"3 0 R" for _ in range(pages))
+    objs = _pdf_page(b"BT /F1 12 Tf 10 10 Td (page) Tj ET")
+    objs[1] = b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages
+    return write_pdf(path, objs)
+
+
+def make_pdf_with_action(path: str | os.PathLike, secret: str | os.PathLike) -> Path:
+    """A PDF that asks, on opening, to launch a program, run JavaScript and fetch a remote
+    file: a decoder must do none of it (and must not read `secret`)."""
+    objs = _pdf_page(b"BT /F1 12 Tf 10 10 Td (actions) Tj ET")
+    objs[0] = (b"<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R "
+               b"/Names << /JavaScript << /Names [(x) 6 0 R] >> >> >>")
+    objs += [
+        b"<< /S /Launch /F (" + os.fsencode(secret) + b") /Next << /S /URI /URI (http://127.0.0.1:9/leak) >> >>",
+        b"<< /S /JavaScript /JS (app.launchURL('http://127.0.0.1:9/js');) >>",
+    ]
+    return write_pdf(path, objs)
+
+
+def make_svg_entity_bomb(path: str | os.PathLike, refs: int = 300_000, value_len: int = 1000) -> Path:
+    """An SVG declaring one plain entity `value_len` bytes long and referencing it `refs` times:
+    ~10 bytes on disk per reference, value_len bytes each once expanded (3 MB → 300 MB default)."""
+    p = _prep(path)
+    body = b"&e;" * refs
+    p.write_bytes(
+        b'<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY e "' + b"x" * value_len + b'">]>\n'
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>' + body + b"</text></svg>\n"
+    )
+    return p
+
+
+def make_svg_billion_laughs(path: str | os.PathLike) -> Path:
+    """The classic nested-entity bomb (10 levels of 10 references)."""
+    p = _prep(path)
+    ents = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
+    p.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE svg [' + "".join(ents) + "]>\n"
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&lol9;</text></svg>\n'
+    )
+    return p
+
+
+def make_svg_external(path: str | os.PathLike, secret: str | os.PathLike, port: int = 9) -> Path:
+    """An SVG that tries to pull `secret` in through an external entity (XXE), an <image> and a
+    CSS import, and to fetch from 127.0.0.1:`port`."""
+    p = _prep(path)
+    uri = Path(secret).resolve().as_uri()
+    p.write_text(
+        f'<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY xxe SYSTEM "{uri}">]>\n'
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="64" height="64">'
+        f'<style>@import url("{uri}"); @import url("http://127.0.0.1:{port}/css");</style>'
+        f'<image href="{uri}" width="64" height="64"/>'
+        f'<image xlink:href="http://127.0.0.1:{port}/img.png" width="64" height="64"/>'
+        '<text x="0" y="20">&xxe;</text><rect width="64" height="64" fill="#dc1414"/></svg>\n'
+    )
+    return p
+
+
+def make_svg_embedded_png(path: str | os.PathLike, width: int = 20_000, height: int = 20_000) -> Path:
+    """An SVG whose <image> is a data: URI holding a real greyscale PNG of width x height
+    (deflate makes a 20000x20000 one ~0.6 MB; cairo would decode it to 1.6 GB)."""
+    import base64
+
+    row = b"\x00" * (1 + width)  # filter byte + one grey byte per pixel
+    z = zlib.compressobj(6)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    b64 = base64.b64encode(png).decode()
+    wrapped = "\n".join(b64[i : i + 76] for i in range(0, len(b64), 76))
+    p = _prep(path)
+    p.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+        f'<image width="100" height="100" href="data:image/png;base64,{wrapped}"/></svg>\n'
+    )
+    return p
+
+
+def make_svg_long_prologue(path: str | os.PathLike, prologue_bytes: int = 6000) -> Path:
+    """A valid SVG whose XML prologue (comments and entity declarations) runs past the first
+    4 KB, as Illustrator exports do."""
+    p = _prep(path)
+    comment = "<!-- " + "generated by a very chatty exporter " * (prologue_bytes // 38 + 1) + "-->\n"
+    p.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + comment
+        + '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd" ['
+        + '<!ENTITY ns_svg "http://www.w3.org/2000/svg">]>\n'
+        + '<svg xmlns="&ns_svg;" width="200" height="100"><rect width="200" height="100" fill="#1414dc"/></svg>\n'
+    )
+    return p
+
+
+def make_html_external(path: str | os.PathLike, secret: str | os.PathLike, port: int = 9) -> Path:
+    """An HTML page that references `secret` and a local URL through every usual channel."""
+    uri = Path(secret).resolve().as_uri()
+    return make_html(
+        path,
+        title="external references",
+        body=(f'<p>Visible text.</p><img src="{uri}"><iframe src="{uri}"></iframe>'
+              f'<link rel="stylesheet" href="http://127.0.0.1:{port}/s.css"><object data="{uri}"></object>'
+              f'<script src="http://127.0.0.1:{port}/x.js"></script>'),
+    )
+
+
+def make_deep_html(path: str | os.PathLike, depth: int = 100_000) -> Path:
+    """HTML nested `depth` elements deep (recursive parsers blow their stack)."""
+    p = _prep(path)
+    p.write_text("<html><body>" + "<div>" * depth + "deep text" + "</div>" * depth + "</body></html>")
+    return p
+
+
+def make_long_text(path: str | os.PathLike, chars: int = 800_000, seed: int = 0) -> Path:
+    """Prose-like text of about `chars` characters (words from a small vocabulary)."""
+    rng = np.random.default_rng(seed)
+    words = np.array("the a violin bread river sound picture window music quiet storm of and in to".split())
+    n = chars // 6
+    text = " ".join(words[rng.integers(0, len(words), n)])
+    return make_text(path, ". ".join(text[i : i + 80] for i in range(0, len(text), 80)))
+
+
+def make_multichannel_audio(path: str | os.PathLike, channels: int = 8, seconds: float = 1.0, sr: int = 16000) -> Path:
+    """A sine on every channel: .wav (pcm_s16le), .flac, or .mkv (a video with a FLAC track of
+    that many channels). Packed samples only: PyAV 18 cannot build planar frames of 8+ channels."""
+    import av
+
+    p = _prep(path)
+    layouts = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1", 16: "hexadecagonal"}
+    suffix = p.suffix.lstrip(".").lower()
+    with av.open(str(p), "w", format="matroska" if suffix == "mkv" else None) as c:
+        if suffix == "mkv":
+            vs = c.add_stream("libx264", rate=10)
+            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+            vs.time_base = Fraction(1, 10)
+            vs.options = {"preset": "ultrafast"}
+        s = c.add_stream("pcm_s16le" if suffix == "wav" else "flac", rate=sr)
+        s.codec_context.layout = layouts.get(channels, f"{channels}c")
+        s.codec_context.format = "s16"
+        if suffix == "mkv":
+            c.start_encoding()
+            for i in range(int(seconds * 10)):
+                frame = av.VideoFrame.from_ndarray(video_frame(i / 10, (64, 48)), format="rgb24")
+                frame.pts, frame.time_base = i, Fraction(1, 10)
+                for pkt in vs.encode(frame):
+                    c.mux(pkt)
+            for pkt in vs.encode(None):
+                c.mux(pkt)
+        _encode_audio_stream(c, s, seconds, 440.0)
+    return p
+
+
+def make_wav_header(path: str | os.PathLike, seconds: float = 36_000.0, sr: int = 48_000, channels: int = 2) -> Path:
+    """A WAV whose header claims `seconds` of audio but holds one second."""
+    p = _prep(path)
+    data = int(seconds * sr * channels * 2)
+    pcm = (_sine(1.0, 440.0, sr) * 32767).astype("<i2").repeat(channels).tobytes()
+    fmt = struct.pack("<HHIIHH", 1, channels, sr, sr * channels * 2, channels * 2, 16)
+    p.write_bytes(b"RIFF" + struct.pack("<I", min(36 + data, 0xFFFFFFFF)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
+                  + b"data" + struct.pack("<I", min(data, 0xFFFFFFFF)) + pcm)
+    return p
+
+
+def make_raster_bomb(path: str | os.PathLike, fmt: str, side: int = 30_000) -> Path:
+    """A small file that declares side x side pixels, for each raster format: PNG (patched IHDR),
+    GIF (logical screen + frame), BMP (header), TIFF (tags), WebP (VP8L header), JPEG (SOF)."""
+    p = _prep(path)
+    fmt = fmt.lower()
+    if fmt == "png":
+        return make_pixel_bomb_png(p, side, side)
+    if fmt == "gif":
+        s = min(side, 65535)
+        p.write_bytes(b"GIF89a" + struct.pack("<HH", s, s) + b"\x80\x00\x00" + b"\x00" * 6
+                      + b"\x2c" + struct.pack("<HHHH", 0, 0, s, s) + b"\x00\x02\x02\x44\x01\x00\x3b")
+        return p
+    if fmt == "bmp":
+        p.write_bytes(b"BM" + struct.pack("<IHHI", 54 + 16, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, side, side, 1, 24, 0, 0, 0, 0, 0, 0) + b"\x00" * 16)
+        return p
+    if fmt == "tiff":
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("L", (1, 1)).save(buf, format="TIFF")
+        data = bytearray(buf.getvalue())
+        # rewrite ImageWidth (256) and ImageLength (257) in the first IFD
+        ifd = struct.unpack("<I", data[4:8])[0]
+        for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+            e = ifd + 2 + 12 * i
+            tag, typ = struct.unpack("<HH", data[e : e + 4])
+            if tag in (256, 257):
+                data[e + 2 : e + 12] = struct.pack("<HII", 4, 1, side)
+        p.write_bytes(bytes(data))
+        return p
+    if fmt == "webp":
+        s = min(side, 16384)
+        bits = (s - 1) | ((s - 1) << 14)
+        vp8l = b"\x2f" + struct.pack("<I", bits) + b"\x00" * 8
+        p.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(vp8l)) + b"WEBPVP8L" + struct.pack("<I", len(vp8l)) + vp8l)
+        return p
+    if fmt in ("jpg", "jpeg"):
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buf, format="JPEG")
+        data = bytearray(buf.getvalue())
+        i = data.index(b"\xff\xc0")
+        s = min(side, 65535)
+        data[i + 5 : i + 9] = struct.pack(">HH", s, s)
+        p.write_bytes(bytes(data))
+        return p
+    raise ValueError(fmt)
+
+
+def make_decompression_bomb_png(path: str | os.PathLike, side: int = 8000) -> Path:
+    """A real, valid PNG of side x side black pixels (~side²/1000 bytes): under a pixel limit it
+    decodes to side²x3 bytes."""
+    from PIL import Image
+
+    p = _prep(path)
+    Image.new("L", (side, side)).save(p, format="PNG", optimize=False)
+    return p
+
+
+def make_lying_container(path: str | os.PathLike, real: str = "wav") -> Path:
+    """Audio of kind `real` under whatever name `path` has (e.g. a WAV named clip.mp4)."""
+    src = make_audio(Path(str(path) + f".src.{real}"))
+    p = _prep(path)
+    p.write_bytes(src.read_bytes())
+    src.unlink()
+    return p
+
+
+def make_random_text_bytes(path: str | os.PathLike, n: int = 8192, seed: int = 0) -> Path:
+    """n random bytes from 0x20..0xFF: no NULs or control bytes, so they pass a naive text test."""
+    p = _prep(path)
+    p.write_bytes(np.random.default_rng(seed).integers(0x20, 256, n, dtype=np.uint8).tobytes())
+    return p
+
+
+def make_odd_rate_audio(path: str | os.PathLike, sr: int = 7, seconds: float = 1.0) -> Path:
+    """A WAV with an odd sample rate (1 Hz .. 384 kHz)."""
+    p = _prep(path)
+    pcm = (np.sin(np.arange(max(1, int(sr * seconds))) * 0.3) * 12000).astype("<i2")
+    with wave.open(str(p), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.tobytes())
+    return p

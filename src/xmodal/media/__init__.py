@@ -7,7 +7,7 @@ when a file of their kind is loaded, so importing this package stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +48,17 @@ class Limits:
     image_max_side: int = 1024  # decoded images/frames are downscaled to this longer side
     page_render_px: int = 512  # longer side of a rendered PDF page
     max_page_renders: int = 64  # only the first pages are rendered; all page texts are kept
+    max_svg_bytes: int = 20_000_000  # an SVG's size after its entities are expanded, checked before expanding
+    max_pdf_stream_bytes: int = 256 * 1024**2  # what one compressed PDF stream may inflate to, checked before PDFium parses it
+    # per-file budgets, enforced where decoding runs in worker processes (`xmodal.engine.decode`):
+    # a worker past either is killed and replaced, and the file fails naming the budget
+    max_decode_seconds: float = 10.0  # wall time for a small file ...
+    decode_seconds_per_mib: float = 0.5  # ... plus this per MiB, so a 3-hour recording still fits
+    max_decode_memory: int = GiB  # resident memory a worker may grow by while decoding one file
+
+    def decode_seconds(self, size: int) -> float:
+        """The time budget of decoding a file of `size` bytes."""
+        return self.max_decode_seconds + self.decode_seconds_per_mib * size / 2**20
 
 
 SUPPORTED: dict[Modality, tuple[str, ...]] = {
@@ -80,11 +91,18 @@ def load_bytes(data: bytes, suffix_hint: str | None = None, limits: Limits | Non
     return _load_bytes(data, suffix_hint, limits or Limits())
 
 
-def iter_files(paths: Iterable[str | Path], recursive: bool = True) -> Iterator[Path]:
-    """Files named by `paths`, folders expanded (sorted; hidden entries skipped; no extension filter)."""
+def iter_files(
+    paths: Iterable[str | Path],
+    recursive: bool = True,
+    skipped: Callable[[Path, str], None] | None = None,
+    exclude: Iterable[str | Path] = (),
+) -> Iterator[Path]:
+    """Files named by `paths`, folders expanded (sorted; hidden entries skipped; no extension
+    filter). Links out of a folder, dangling links, loops, linked folders and special files go
+    to `skipped(path, reason)`; folders in `exclude` are not walked (see `sniff.iter_files`)."""
     from xmodal.media.sniff import iter_files as _iter_files
 
-    return _iter_files(paths, recursive)
+    return _iter_files(paths, recursive, skipped, exclude)
 
 
 def content_hash(path: str | Path) -> str:

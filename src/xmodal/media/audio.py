@@ -50,6 +50,34 @@ def stream_seconds(container: Any, stream: Any) -> float | None:
     return None
 
 
+class _Samples:
+    """Decoded samples gathered into one array. Preallocated when the container states the
+    length, so a long file costs its samples once in memory rather than twice (a list of chunks
+    plus their concatenation); a stated length that turns out short spills into chunks."""
+
+    def __init__(self, expected: int | None):
+        # np.empty reserves without touching: a header that overstates the length costs no RSS
+        self.buf = np.empty(expected, np.float32) if expected else None
+        self.chunks: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, a: np.ndarray) -> None:
+        if self.buf is not None and self.n + a.size <= self.buf.size:
+            self.buf[self.n : self.n + a.size] = a
+        else:
+            if self.buf is not None:
+                self.chunks.append(self.buf[: self.n])
+                self.buf = None
+            self.chunks.append(a.astype(np.float32, copy=False))
+        self.n += a.size
+
+    def array(self) -> np.ndarray:
+        if self.buf is None:
+            return np.concatenate(self.chunks)
+        # a view would pin the whole reservation; copy out when the header overstated a lot
+        return self.buf[: self.n] if self.n >= 0.9 * self.buf.size else self.buf[: self.n].copy()
+
+
 def decode_audio(path: Path, container: Any, stream: Any, max_seconds: float, limit_name: str, what: str) -> np.ndarray:
     """Decode one audio stream to 16 kHz mono float32 in [-1, 1].
 
@@ -61,22 +89,23 @@ def decode_audio(path: Path, container: Any, stream: Any, max_seconds: float, li
 
     def make_resampler() -> Any:
         # keep the source channels and average them ourselves: FFmpeg's own mono downmix
-        # adds channels at -3 dB, which makes identical stereo channels 41% louder
-        return av.AudioResampler(format="fltp", layout=None, rate=SAMPLE_RATE)
+        # adds channels at -3 dB, which makes identical stereo channels 41% louder. Packed
+        # (interleaved) samples, not planar: PyAV 18's to_ndarray reads past the frame's eight
+        # plane pointers for planar audio with 8+ channels (7.1, 8-channel WAV) and segfaults
+        return av.AudioResampler(format="flt", layout=None, rate=SAMPLE_RATE)
 
     resampler = make_resampler()
-    chunks: list[np.ndarray] = []
-    n = 0
     max_samples = int(max_seconds * SAMPLE_RATE) + SAMPLE_RATE  # one second of slack
+    stated = stream_seconds(container, stream)
+    samples = _Samples(min(int(stated * SAMPLE_RATE) + SAMPLE_RATE, max_samples) if stated else None)
     first_error: Exception | None = None
 
     def take(frames: Any) -> None:
-        nonlocal n
         for out in frames:
-            a = out.to_ndarray()  # (channels, samples)
-            a = a[0] if a.shape[0] == 1 else a.mean(axis=0)
-            chunks.append(a)
-            n += a.size
+            channels = out.layout.nb_channels
+            a = out.to_ndarray().reshape(-1, channels)  # packed: (1, samples*channels) → (samples, channels)
+            a = a[:, 0] if channels == 1 else a.mean(axis=1)
+            samples.add(a)
 
     def resample(frame: Any) -> list:
         nonlocal resampler
@@ -96,16 +125,16 @@ def decode_audio(path: Path, container: Any, stream: Any, max_seconds: float, li
                 continue
             for frame in decoded:
                 take(resample(frame))
-            if n > max_samples:
+            if samples.n > max_samples:
                 raise over_limit(path, what, None, max_seconds, limit_name)
         take(resampler.resample(None))
     except av.error.FFmpegError as e:
         # demuxing broke off (e.g. a truncated file): keep what was decoded before it
         first_error = first_error or e
-    if n == 0:
+    if samples.n == 0:
         detail = f": {first_error}" if first_error else ""
         raise MediaError(str(path), f"no audio samples (codec {stream.codec_context.name}){detail}")
-    wav = np.concatenate(chunks).astype(np.float32, copy=False)
+    wav = samples.array()
     np.clip(wav, -1.0, 1.0, out=wav)  # lossy codecs can overshoot full scale
     return wav
 

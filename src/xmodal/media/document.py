@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,55 @@ if TYPE_CHECKING:
 _PDFIUM = threading.Lock()
 
 
+_STREAM = re.compile(rb"(?<!end)stream\r?\n")
+
+
+def check_streams(path: Path, limit: int) -> None:
+    """Raise MediaError if a Flate stream of the PDF inflates past `limit` bytes.
+
+    PDFium inflates a page's content streams whole before parsing them, so a 1 MB file whose
+    stream inflates to 1 GiB costs gigabytes (and gets indexed). Each stream is inflated here
+    in bounded steps, counted and thrown away, so this check itself stays at a few MB. Streams
+    that are not zlib data (images in DCT, raw streams) fail at their first bytes and are skipped.
+    """
+    import mmap
+
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        starts = [m.end() for m in _STREAM.finditer(mm)]  # offsets only: no match may pin the map
+        data = memoryview(mm)
+        try:
+            for start in starts:
+                _check_stream(path, data, start, limit)
+        finally:
+            data.release()
+
+
+def _check_stream(path: Path, data: memoryview, start: int, limit: int, step: int = 1 << 20) -> None:
+    d, out = zlib.decompressobj(), 0
+    buf = data[start : start + 4096]  # a stream that is not zlib fails in its first bytes
+    pos = start + len(buf)
+    try:
+        while buf:
+            out += len(d.decompress(buf, step))
+            if out > limit:
+                raise MediaError(
+                    str(path),
+                    f"a compressed stream at byte {start} inflates past {limit / 2**20:.0f} MiB "
+                    "(Limits.max_pdf_stream_bytes); not decoded",
+                )
+            if d.eof:
+                return
+            if d.unconsumed_tail:
+                buf = d.unconsumed_tail
+            else:
+                buf = data[pos : pos + step]
+                pos += len(buf)
+    except zlib.error:
+        return
+
+
 def load(path: Path, fmt: str, limits: "Limits") -> Media:
+    check_streams(path, limits.max_pdf_stream_bytes)
     with _PDFIUM:
         return _load(path, fmt, limits)
 

@@ -29,19 +29,75 @@ def _inline_entities(data: bytes, max_bytes: int = 20_000_000) -> bytes:
 
     The safe XML parser cairosvg uses refuses every entity declaration, which would reject
     many real SVGs. Values holding '&' or '%' are not expanded, so nothing nests (no
-    billion laughs), and the expanded size is capped.
+    billion laughs), and the expanded size is computed from the references before anything
+    is expanded: a 3 MB file of references to a 1 KB entity is refused, not built.
     """
     m = _DOCTYPE_SUBSET.search(data)
     if not m:
         return data
     ents = {name: a or b for name, a, b in _PLAIN_ENTITY.findall(m.group(1))}
     body = data[: m.start()] + data[m.end() :]
-    out = _ENTITY_REF.sub(
+    size = len(body)
+    for r in _ENTITY_REF.finditer(body):
+        value = ents.get(r.group(1))
+        if value is not None and r.group(1) not in _XML_BUILTIN:
+            size += len(value) - len(r.group(0))
+    cap = max(max_bytes, 2 * len(data))
+    if size > cap:
+        raise ValueError(f"entities would expand it to {size / 1e6:.0f} MB, over the {cap / 1e6:.0f} MB limit (Limits.max_svg_bytes)")
+    return _ENTITY_REF.sub(
         lambda r: r.group(0) if r.group(1) in _XML_BUILTIN else ents.get(r.group(1), r.group(0)), body
     )
-    if len(out) > max(max_bytes, 2 * len(data)):
-        raise ValueError("entity expansion too large")
-    return out
+
+
+# images embedded as data: URIs (href or xlink:href); cairosvg decodes PNGs with cairo itself,
+# past Pillow's and our pixel guards, so each one is measured from its header first
+_DATA_URI = re.compile(rb"""data:([\w.+/-]*)((?:;[\w.+=-]*)*?)(;base64)?,([^"'<>)]*)""", re.IGNORECASE)
+MAX_SVG_NESTING = 4  # SVG images inside SVG images inside ...
+
+
+def _check_embedded(path: Path, data: bytes, limits: "Limits", depth: int = 0) -> None:
+    """Raise MediaError if an image embedded in this SVG (a data: URI) is over the pixel limit,
+    or SVGs nest deeper than MAX_SVG_NESTING. Their pixels count together: one render holds
+    them all."""
+    import base64
+    import binascii
+    from urllib.parse import unquote_to_bytes
+
+    from PIL import Image
+
+    total = 0
+    for m in _DATA_URI.finditer(data):
+        mime, b64, payload = m.group(1).lower(), m.group(3), m.group(4)
+        try:
+            if b64:  # base64 in SVG files is often wrapped over lines
+                payload = re.sub(rb"\s+", b"", payload)
+                raw = base64.b64decode(payload + b"=" * (-len(payload) % 4))
+            else:
+                raw = unquote_to_bytes(payload)
+        except (binascii.Error, ValueError):
+            continue  # cairosvg cannot decode it either
+        if b"svg" in mime:
+            if depth >= MAX_SVG_NESTING:
+                raise MediaError(str(path), f"SVG images nested more than {MAX_SVG_NESTING} deep; not rendered")
+            _check_embedded(path, _inline_entities(raw, limits.max_svg_bytes), limits, depth + 1)
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(io.BytesIO(raw)) as im:  # header only
+                    w, h = im.size
+        except Image.DecompressionBombError:  # Pillow's own guard: far over any sane limit
+            raise MediaError(str(path), f"an embedded image is over Pillow's pixel limit and ours ({_mp(limits.max_pixels)}, Limits.max_pixels); not rendered") from None
+        except Exception:
+            continue  # not an image Pillow knows: cairosvg skips it too
+        total += w * h
+        if total > limits.max_pixels:
+            raise MediaError(
+                str(path),
+                f"embedded image is {w}x{h} = {_mp(w * h)}; the SVG's images come to {_mp(total)}, over the "
+                f"{_mp(limits.max_pixels)} limit (Limits.max_pixels); not rendered",
+            )
 
 
 def _mp(n: float) -> str:
@@ -142,9 +198,10 @@ def load_svg(path: Path, fmt: str, limits: "Limits") -> Media:
     from PIL import Image
 
     try:
-        data = _inline_entities(path.read_bytes())
+        data = _inline_entities(path.read_bytes(), limits.max_svg_bytes)
     except ValueError as e:
         raise MediaError(str(path), f"unsupported SVG: {e}") from None
+    _check_embedded(path, data, limits)
     target = min(SVG_RENDER_PX, limits.image_max_side)
     try:
         # learn the aspect ratio from a 64-px-wide render: the declared size could be huge in a

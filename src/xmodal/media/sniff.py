@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from xmodal.errors import MediaError, UnsupportedMedia
 from xmodal.types import Modality
 
 HEAD_BYTES = 8192  # enough for magic numbers and for judging whether bytes are text
+PROLOGUE_BYTES = 1 << 20  # how far to read past XML declarations, comments and a DTD to the root
+MAX_TEXT_CHAOS = 10.0  # charset_normalizer's "mess" (%) above which bytes are not text
 
 # filetype extension -> our format name, for kinds we decode
 _IMAGE_FORMATS = {
@@ -46,10 +48,6 @@ _NOUN = {
     Modality.DOCUMENT: "a PDF document",
 }
 
-# XML declaration / processing instructions, comments, and a DOCTYPE that may carry an internal
-# subset in [...] (Illustrator exports declare entities there)
-_XML_PROLOGUE = r"(?:\s*(?:<\?xml[^>]*\?>|<!--.*?-->|<!doctype[^>\[]*(?:\[.*?\])?\s*>))*\s*"
-_SVG_RE = re.compile(_XML_PROLOGUE + r"<svg[\s>]", re.DOTALL | re.IGNORECASE)
 _HTML_RE = re.compile(
     r"(?:\s*(?:<\?xml[^>]*\?>|<!--.*?-->))*\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])",
     re.DOTALL | re.IGNORECASE,
@@ -109,7 +107,25 @@ def looks_like_text(head: bytes) -> bool:
         pass
     # legacy 8-bit text (latin-1, cp1252...) has almost no C0 control bytes; binary data has ~10%
     controls = sum(1 for b in head if b < 0x20 and b not in b"\t\n\r\f\v\x1b")
-    return controls <= 0.01 * len(head)
+    if controls > 0.01 * len(head):
+        return False
+    # few controls is not enough: random bytes above 0x1f would pass and decode as "text" in some
+    # legacy code page (cp949 garbage that matches queries); a charset detector must find a
+    # code page in which these bytes read as language
+    return _legacy_encoding(head) is not None
+
+
+def _legacy_encoding(data: bytes) -> str | None:
+    """The legacy code page these (non-UTF-8) bytes read well in, or None when none does."""
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # optional dependency: without it only ASCII-dominated bytes count as text
+        high = sum(1 for b in data if b >= 0x80)
+        return "latin-1" if high <= 0.3 * len(data) else None
+    best = from_bytes(data).best()
+    if best is None or best.percent_chaos > MAX_TEXT_CHAOS:
+        return None
+    return best.encoding
 
 
 def _decode_head(head: bytes) -> str:
@@ -119,10 +135,70 @@ def _decode_head(head: bytes) -> str:
     return head.decode("utf-8", errors="ignore") or head.decode("latin-1")
 
 
+def skip_xml_prologue(text: str) -> int | None:
+    """Index of the root element's '<' after any XML declaration, processing instructions,
+    comments and DOCTYPE (with an internal subset): a linear scan, so a long prologue (an
+    Illustrator export's entity declarations) costs no regex backtracking. None when the
+    prologue does not end within `text`."""
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if text.startswith("<?", i):
+            j = text.find("?>", i + 2)
+            if j < 0:
+                return None
+            i = j + 2
+        elif text.startswith("<!--", i):
+            j = text.find("-->", i + 4)
+            if j < 0:
+                return None
+            i = j + 3
+        elif text[i : i + 9].upper() == "<!DOCTYPE":
+            j, quote, depth = i + 9, "", 0
+            while j < n:  # the DOCTYPE ends at the first '>' outside quotes and the [...] subset
+                c = text[j]
+                if quote:
+                    quote = "" if c == quote else quote
+                elif c in "\"'":
+                    quote = c
+                elif c == "[":
+                    depth += 1
+                elif c == "]":
+                    depth -= 1
+                elif c == ">" and depth <= 0:
+                    break
+                j += 1
+            if j >= n:
+                return None
+            i = j + 1
+        else:
+            return i if i < n else None
+
+
+_SVG_ROOT = re.compile(r"<(?:[\w.-]+:)?svg[\s>/]", re.IGNORECASE)
+
+
+def _is_svg(path: Path, start: str) -> bool:
+    """Whether the document's root element is <svg>, reading further when a prologue (XML
+    declaration, comments, DTD) runs past the head."""
+    root = skip_xml_prologue(start)
+    if root is None and len(start) >= 1024:
+        try:
+            with open(path, "rb") as f:
+                more = f.read(PROLOGUE_BYTES)
+        except OSError:
+            return False
+        start = _decode_head(more)
+        root = skip_xml_prologue(start)
+    return root is not None and _SVG_ROOT.match(start, root) is not None
+
+
 def _text_kind(path: Path, head: bytes) -> tuple[Modality, str]:
-    start = _decode_head(head)[:4096]
-    if _SVG_RE.match(start):
+    start = _decode_head(head)
+    if _is_svg(path, start):
         return Modality.IMAGE, "svg"
+    start = start[:4096]
     ext = path.suffix.lower().lstrip(".")
     if _HTML_RE.match(start) or (ext in ("html", "htm", "xhtml") and "<" in start):
         return Modality.TEXT, "html"
@@ -188,7 +264,13 @@ def probe(path: str | Path) -> tuple[Modality, str]:
         raise UnsupportedMedia(str(path), f"unsupported content ({desc})")
 
     if looks_like_text(head):
-        return _text_kind(path, head)
+        modality, fmt = _text_kind(path, head)
+        if claimed is not None and claimed != modality and claimed != Modality.TEXT:
+            # "hello world" named .mp4 is a mistake or a disguise, not a text item to index
+            raise UnsupportedMedia(
+                str(path), f"file claims to be .{ext} but its content is not {_NOUN[claimed]} (it is {fmt} text)"
+            )
+        return modality, fmt
 
     # magic numbers are not exhaustive for audio/video (e.g. mp3 without an ID3 tag that
     # starts with junk); let FFmpeg's own probing have a say when the name claims so
@@ -208,13 +290,60 @@ def probe(path: str | Path) -> tuple[Modality, str]:
     raise UnsupportedMedia(str(path), "unsupported content (unrecognised binary data)")
 
 
-def iter_files(paths: Iterable[str | Path], recursive: bool = True) -> Iterator[Path]:
+def _special_kind(mode: int) -> str:
+    import stat
+
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _link_problem(link: Path, root: str) -> tuple[str, str | None]:
+    """(kind, reason) of a symbolic link met inside folder `root` (a real path): kind is "file"
+    or "folder" when it may be followed (reason None), else the reason it is not."""
+    import errno
+
+    target = os.readlink(link)
+    try:
+        st = link.stat()  # follows the whole chain
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "loop", f"symbolic link loop (→ {target}); not followed"
+        return "dangling", f"dangling symbolic link (→ {target}: {e.strerror or e}); not followed"
+    real = os.path.realpath(link)
+    if os.path.commonpath([root, real]) != root:
+        return "outside", f"symbolic link to outside the indexed folder (→ {real}); not followed"
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        return "folder", f"symbolic link to a folder (→ {real}); not followed, its files are indexed under their own paths"
+    if not stat.S_ISREG(st.st_mode):
+        return "special", f"symbolic link to {_special_kind(st.st_mode)} (→ {real}); not indexed"
+    return "file", None
+
+
+def iter_files(
+    paths: Iterable[str | Path],
+    recursive: bool = True,
+    skipped: Callable[[Path, str], None] | None = None,
+    exclude: Iterable[str | Path] = (),
+) -> Iterator[Path]:
     """Expand files and folders into files: sorted, hidden entries skipped, no extension filter.
 
-    A path named explicitly is yielded even if hidden; only folder expansion skips dot-entries.
-    Each file is yielded once. A path that does not exist raises MediaError.
+    A path named explicitly is yielded even if hidden or a symbolic link (the user chose it);
+    only folder expansion skips dot-entries. Inside a folder, symbolic links are followed only
+    to regular files inside that same folder: links out of it, dangling links, loops, linked
+    folders, FIFOs, sockets and devices are passed to `skipped(path, reason)` instead (a folder
+    of strangers' files must not pull in /etc/passwd or block on a pipe). Folders in `exclude`
+    (the index's own folder) are not walked. Each file is yielded once. A path that does not
+    exist raises MediaError.
     """
+    import stat
+
     seen: set[str] = set()
+    excluded = {os.path.realpath(e) for e in exclude}
 
     def emit(p: Path) -> Iterator[Path]:
         key = os.path.realpath(p)
@@ -222,21 +351,52 @@ def iter_files(paths: Iterable[str | Path], recursive: bool = True) -> Iterator[
             seen.add(key)
             yield p
 
+    def skip(p: Path, reason: str) -> None:
+        if skipped is not None:
+            skipped(p, reason)
+
     for raw in paths:
         p = Path(raw)
         if not p.exists():
+            if p.is_symlink():
+                raise MediaError(str(p), f"dangling symbolic link (→ {os.readlink(p)})")
             raise MediaError(str(p), "no such file or folder")
         if not p.is_dir():
             yield from emit(p)
             continue
+        root = os.path.realpath(p)
+        if root in excluded:
+            continue
         found: list[Path] = []
-        for root, dirs, files in os.walk(p):
-            # prune in place so hidden trees (.git, .venv) are never walked
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        for here, dirs, files in os.walk(p):
+            keep = []
+            for d in sorted(dirs):
+                sub = Path(here) / d
+                if d.startswith("."):  # hidden trees (.git, .venv) are never walked
+                    continue
+                if os.path.islink(sub):
+                    skip(sub, _link_problem(sub, root)[1] or "symbolic link to a folder; not followed")
+                elif os.path.realpath(sub) not in excluded:
+                    keep.append(d)
+            dirs[:] = keep if recursive else []  # prune in place: os.walk descends only into these
             for name in files:
-                f = Path(root) / name
-                if not name.startswith(".") and f.is_file():  # skips sockets, pipes, broken links
-                    found.append(f)
+                if name.startswith("."):
+                    continue
+                f = Path(here) / name
+                try:
+                    st = f.lstat()
+                except OSError as e:  # vanished while walking
+                    skip(f, f"cannot read: {e.strerror or e}")
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    kind, reason = _link_problem(f, root)
+                    if reason:
+                        skip(f, reason)
+                        continue
+                elif not stat.S_ISREG(st.st_mode):
+                    skip(f, f"{_special_kind(st.st_mode)}, not a regular file; not indexed")
+                    continue
+                found.append(f)
         for f in sorted(found):
             yield from emit(f)
 
