@@ -258,18 +258,17 @@ def test_explicit_ids_replace_the_files_previous_item(tmp_path, folder):
 
 
 def test_touched_file_is_not_rehashed_on_the_next_run(tmp_path, folder, monkeypatch):
-    import xmodal.engine.indexer as engine
-
     idx = xmodal.open(tmp_path / "idx", PROFILE)
     idx.add([folder])
     note = folder / "notes" / "violin.txt"
     os.utime(note, (time.time() + 50, time.time() + 50))
-    idx.add([folder])  # hashes once, finds the content unchanged, records the new mtime
-    hashed = []
-    real = engine.content_hash
-    monkeypatch.setattr(engine, "content_hash", lambda p: hashed.append(p) or real(p))
+    rep = idx.add([folder])  # hashes once, finds the content unchanged, records the new mtime
+    assert rep.added == rep.updated == [] and len(rep.skipped) == 5
+    sent = []  # files handed to the decode workers (which hash them)
+    real = idx.decoder.submit
+    monkeypatch.setattr(idx.decoder, "submit", lambda job: sent.append(job.path) or real(job))
     rep = idx.add([folder])
-    assert hashed == [] and len(rep.skipped) == 5
+    assert sent == [] and len(rep.skipped) == 5
 
 
 def test_unknown_modality_in_the_api_is_a_clear_error(tmp_path, folder):

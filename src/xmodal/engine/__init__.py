@@ -12,19 +12,24 @@ them to one store and one space.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from xmodal.errors import XModalError
 from xmodal.media import Limits
+from xmodal.media.names import display_path
 from xmodal.retrieve import RETRIEVERS
 from xmodal.store import STORES, Filter, Store
 from xmodal.store.base import MANIFEST
+from xmodal.store.lock import describe_os_error
 from xmodal.types import Media, Modality, SearchResult
 
+from .decode import DecodePool
 from .indexer import IndexReport, Indexer, Progress, item_id_for
-from .manifest import build_manifest, space_for
+from .manifest import build_manifest, check_compatible, space_for
 from .searcher import Searcher
 
 if TYPE_CHECKING:
@@ -52,21 +57,86 @@ class Index:
         store_options: dict[str, Any] | None = None,
         binding: "str | Path | Any | None" = None,
         retriever: str = "hybrid",
+        decode_workers: int = 2,
+        decode_chunk: int = 1,
     ):
+        """decode_workers: processes that decode files (0: threads of this process, without
+        crash containment or per-file budgets); decode_chunk: files sent to a worker at once."""
         self.path = Path(path)
         self.limits = limits or Limits()
         manifest = self._read_manifest_file()
-        self.space = space_for(manifest, profile, binding, where=str(self.path))
-        self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))
         if manifest is None:
-            self.store.write_manifest(build_manifest(self.space))
+            self._refuse_foreign_folder(store)
+        self.space = space_for(manifest, profile, binding, where=str(self.path))
+        try:
+            self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))
+        except XModalError:
+            raise
+        except OSError as exc:
+            raise XModalError(f"{self.path}: cannot open the index: {describe_os_error(exc)}") from None
+        except Exception as exc:  # a table another program wrote, in a shape Lance itself rejects
+            raise XModalError(f"{self.path}: cannot open the index ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})") from None
+        self.decoder = DecodePool(self.limits, workers=decode_workers, chunk=decode_chunk)
         self.retriever = RETRIEVERS.create(retriever, store=self.store)
-        self.indexer = Indexer(self.space, self.store, self.limits, batch_size)
-        self.searcher = Searcher(self.space, self.store, self.retriever, self.limits)
+        self.indexer = Indexer(self.space, self.store, self.limits, batch_size, decoder=self.decoder, exclude=[self.path])
+        self.searcher = Searcher(self.space, self.store, self.retriever, self.limits, decoder=self.decoder)
+        if manifest is None:
+            self._create(profile)
 
     def _read_manifest_file(self) -> dict[str, Any] | None:
+        """The manifest, None for a new index; garbage or a foreign file is a one-line error."""
+        if self.path.exists() and not self.path.is_dir():
+            raise XModalError(f"{self.path}: is a file, not an index folder (give --index a folder)")
         f = self.path / MANIFEST
-        return json.loads(f.read_text()) if f.exists() else None
+        if not f.exists():
+            return None
+        try:
+            manifest = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise XModalError(f"{f}: not an xmodal index manifest ({type(exc).__name__}: {str(exc)[:200]})") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("fingerprint"), dict) or "profile_spec" not in manifest:
+            raise XModalError(f"{f}: not an xmodal index manifest (no profile or fingerprint); was it written by another program?")
+        return manifest
+
+    def _refuse_foreign_folder(self, store: str) -> None:
+        """A new index goes into a new or empty folder: never into a folder of other files (a
+        LanceDB database of another program, the user's documents), which would get our table
+        and manifest written into it."""
+        if not self.path.is_dir():
+            return
+        own = set(getattr(STORES.resolve(store), "OWN_FILES", ()))
+        try:
+            other = sorted(n for n in os.listdir(self.path) if n not in own)
+        except OSError as exc:
+            raise XModalError(f"{self.path}: cannot read the folder: {describe_os_error(exc)}") from None
+        if other:
+            shown = ", ".join(display_path(n) for n in other[:3]) + (", ..." if len(other) > 3 else "")
+            raise XModalError(
+                f"{self.path}: not an xmodal index (no {MANIFEST}) and not empty ({shown}); "
+                "give --index a new or empty folder"
+            )
+
+    def _create(self, profile: Any) -> None:
+        """Record the manifest of a new index, once, even when two processes create it at the
+        same moment (the second checks it matches what it would have written)."""
+        with self.indexer.writing():
+            existing = self.store.read_manifest()
+            if existing is None:
+                if self.store.count() > 0:  # our own files, but rows and no manifest: not ours to adopt
+                    raise XModalError(f"{self.path}: holds items but no {MANIFEST}; it cannot be reopened safely")
+                self.store.write_manifest(build_manifest(self.space))
+            else:
+                check_compatible(existing, self.space, reopening=profile is None, where=str(self.path))
+
+    def close(self) -> None:
+        """Stop the decode workers (they also stop when the process exits)."""
+        self.decoder.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     @property
     def manifest(self) -> dict[str, Any]:

@@ -1,28 +1,42 @@
-"""Ingestion: files and texts in → decoded (worker threads) → embedded in batches → one atomic
-store commit per batch. Incremental: unchanged files are skipped, changed ones re-embedded, and
-a file that cannot be decoded is reported with its reason, never fatal to the run."""
+"""Ingestion: files and texts in → decoded (worker processes, `decode.DecodePool`) → embedded in
+batches → one atomic store commit per batch. Incremental: unchanged files are skipped, changed
+ones re-embedded, and a file that cannot be decoded is reported with its reason, never fatal to
+the run — not even when its decoder crashes or overruns its budget.
+
+Concurrency: every commit happens under the store's write lock, on the latest table version,
+and replaces whatever item held the same path; so two runs (two processes, or two threads of a
+server) that index the same files leave each file exactly once. Reads never take the lock.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
+import stat
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from xmodal.errors import MediaError, XModalError
-from xmodal.media import Limits, content_hash, iter_files, load, probe
+from xmodal.media import Limits, iter_files
+from xmodal.media.names import display_path, fs_path
 from xmodal.space import Space
 from xmodal.store import Store, pack_tokens
+from xmodal.store.lock import describe_os_error
 from xmodal.types import Embedding, Media, Modality
+
+from .decode import DecodeJob, DecodePool, Outcome
 
 log = logging.getLogger(__name__)
 
 MAX_STORED_TEXT = 200_000  # characters of extracted text kept per item
+MAX_BATCH_BYTES = 256 * 2**20  # decoded media held for one batch: a batch of videos commits early
 
 
 class Progress(Protocol):
@@ -40,20 +54,41 @@ class IndexReport:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    # found while walking folders but not indexed, with why: links out of the folder, dangling
+    # links, loops, linked folders, FIFOs, sockets, devices
+    ignored: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
 
     def summary(self) -> dict[str, int]:
-        return {k: len(getattr(self, k)) for k in ("added", "updated", "skipped", "failed", "pruned")}
+        return {k: len(getattr(self, k)) for k in ("added", "updated", "skipped", "failed", "pruned", "ignored")}
 
 
-def item_id_for(path: Path) -> str:
-    return hashlib.blake2b(str(path).encode(), digest_size=8).hexdigest()
+def item_id_for(path: Path | str) -> str:
+    # the bytes of the name: a name that is not UTF-8 still gets an id (and the same one as before
+    # for every name that is)
+    return hashlib.blake2b(os.fsencode(str(path)), digest_size=8).hexdigest()
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def media_bytes(media: Media) -> int:
+    """Rough memory held by decoded media (pixels, samples, text)."""
+    n = sum(im.width * im.height * len(im.getbands()) for im in media.images)
+    if media.audio is not None:
+        n += media.audio.nbytes
+    return n + len(media.text)
 
 
 @dataclass
 class _Job:
-    path: Path
+    path: Path  # the real (resolved) file
+    display: str  # the path as stored and reported
     item_id: str
     prev: dict[str, Any] | None
     stat: Any
@@ -62,11 +97,49 @@ class _Job:
 class Indexer:
     """Writes items of one space into one store."""
 
-    def __init__(self, space: Space, store: Store, limits: Limits, batch_size: int = 32):
+    def __init__(
+        self,
+        space: Space,
+        store: Store,
+        limits: Limits,
+        batch_size: int = 32,
+        decoder: DecodePool | None = None,
+        exclude: Sequence[str | Path] = (),
+    ):
         self.space = space
         self.store = store
         self.limits = limits
         self.batch_size = batch_size
+        self.decoder = decoder or DecodePool(limits)
+        self.exclude = list(exclude)  # folders never walked (the index's own)
+
+    # ------------------------------------------------------------------ writes, under the lock
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store's write lock on its latest version; OS errors (a full disk, a
+        read-only index) become one-line XModalErrors. Committed batches stay committed."""
+        where = getattr(self.store, "path", "the index")
+        try:
+            with self.store.write_lock():
+                self.store.refresh()
+                yield
+        except XModalError:
+            raise
+        except OSError as exc:
+            raise XModalError(f"{where}: cannot write the index: {describe_os_error(exc)}") from None
+        except Exception as exc:  # Lance reports I/O failures as its own errors carrying the OS text
+            if any(k in str(exc) for k in ("No space left", "Read-only file system", "Permission denied", "quota exceeded")):
+                raise XModalError(f"{where}: cannot write the index: {describe_os_error(exc)}") from None
+            raise
+
+    def finalize(self) -> None:
+        """After writes: refresh the full-text and ANN indices, and drop old table versions
+        (only those no reader can still be on: see `LanceStore.cleanup_versions`)."""
+        with self.writing():
+            self.store.finalize()
+            cleanup = getattr(self.store, "cleanup_versions", None)
+            if cleanup is not None:
+                cleanup()
 
     def add(
         self,
@@ -80,11 +153,16 @@ class Indexer:
         """Index files and folders. Unchanged files are skipped; changed ones re-embedded.
 
         Each batch is committed as it completes, so an interrupted run keeps what it finished
-        and the next run resumes. A file that cannot be decoded is reported, never fatal.
+        and the next run resumes. A file that cannot be decoded is reported, never fatal. A run
+        with nothing to change writes nothing (so it also works on a read-only index).
         """
         t0 = time.perf_counter()
         report = IndexReport()
         paths = list(paths)
+
+        def ignore(p: Path, reason: str) -> None:
+            report.ignored.append((display_path(p), reason))
+
         if ids is not None:
             if len(ids) != len(paths):
                 raise XModalError(f"got {len(ids)} ids for {len(paths)} paths")
@@ -96,10 +174,11 @@ class Indexer:
             files, id_of, seen = [], {}, set()
             for p in paths:
                 try:  # overlapping arguments (a folder and a file inside it) index each file once
-                    files.extend(f for f in iter_files([p]) if not (f.resolve() in seen or seen.add(f.resolve())))
+                    walked = iter_files([p], skipped=ignore, exclude=self.exclude)
+                    files.extend(f for f in walked if not (f.resolve() in seen or seen.add(f.resolve())))
                 except MediaError as exc:
-                    report.failed.append((str(p), exc.reason))
-        states = self.store.file_states()
+                    report.failed.append((display_path(p), exc.reason))
+        states = self.store.file_states()  # a hint: each commit re-reads what it replaces
         jobs: list[_Job] = []
         if progress:
             progress.start(len(files))
@@ -107,92 +186,102 @@ class Indexer:
             key = f.resolve()
             try:
                 st = key.stat()
-                if not key.is_file():
+                if not stat.S_ISREG(st.st_mode):
                     raise IsADirectoryError(21, "not a regular file (explicit ids name files, not folders)")
             except OSError as exc:
-                report.failed.append((str(f), f"cannot read file: {exc.strerror or exc}"))
+                report.failed.append((display_path(f), f"cannot read file: {exc.strerror or exc}"))
                 if progress:
-                    progress.item(str(f), "failed", exc.strerror or str(exc))
+                    progress.item(display_path(f), "failed", exc.strerror or str(exc))
                 continue
-            prev = states.get(str(key))
+            shown = display_path(key)
+            prev = states.get(shown)
             want = id_of.get(key) or (prev["id"] if prev else item_id_for(key))
             if prev and prev["id"] == want and prev["mtime"] == st.st_mtime and prev["size"] == st.st_size:
-                report.skipped.append(str(f))
+                report.skipped.append(shown)
                 if progress:
-                    progress.item(str(f), "skipped")
+                    progress.item(shown, "skipped")
                 continue
-            jobs.append(_Job(key, want, prev, st))
+            jobs.append(_Job(key, shown, want, prev, st))
+        wrote = False
         try:
-            self._run_jobs(jobs, report, progress, meta or {})
+            wrote = self._run_jobs(jobs, report, progress, meta or {})
         except KeyboardInterrupt:
             report.interrupted = True
+            wrote = True  # some batches may have landed
         else:  # prune only after a clean run: every vanished file anywhere in the index goes
             if prune:
-                gone = {p: s["id"] for p, s in states.items() if not Path(p).exists()}
-                self.store.delete(gone.values())
-                report.pruned = list(gone)
+                wrote |= self._prune(report)
         finally:
-            self.store.finalize()
+            if wrote:
+                self.finalize()
             report.seconds = time.perf_counter() - t0
         return report
 
-    def _run_jobs(self, jobs: list[_Job], report: IndexReport, progress: Progress | None, meta: dict[str, Any]) -> None:
+    def _prune(self, report: IndexReport) -> bool:
+        """Remove items whose file is gone, or is no longer a regular file (a folder, a FIFO)."""
+        gone = {p: s["id"] for p, s in self.store.file_states().items() if not _is_regular(fs_path(p))}
+        if not gone:
+            return False
+        with self.writing():  # re-check on the latest version: another run may have re-added some
+            fresh = self.store.file_states(list(gone))
+            ids = [s["id"] for p, s in fresh.items() if not _is_regular(fs_path(p))]
+            self.store.delete(ids)
+        report.pruned = [p for p, s in fresh.items() if s["id"] in set(ids)]
+        return True
+
+    def _run_jobs(self, jobs: list[_Job], report: IndexReport, progress: Progress | None, meta: dict[str, Any]) -> bool:
         batch: list[tuple[_Job, Media, str]] = []
+        touched: list[_Job] = []
+        held = 0
+        wrote = False
         for job, outcome in self._decoded(jobs):
-            if isinstance(outcome, MediaError):
-                report.failed.append((str(job.path), outcome.reason))
+            if outcome.error is not None:
+                report.failed.append((job.display, outcome.error))
                 if progress:
-                    progress.item(str(job.path), "failed", outcome.reason)
+                    progress.item(job.display, "failed", outcome.error)
                 continue
-            media, digest = outcome
-            if media is None:  # content unchanged, only the mtime moved: remember the new one
-                self.store.touch(job.item_id, float(job.stat.st_mtime), int(job.stat.st_size))
-                report.skipped.append(str(job.path))
+            if outcome.unchanged:  # content unchanged, only the mtime moved: remember the new one
+                touched.append(job)
+                report.skipped.append(job.display)
                 if progress:
-                    progress.item(str(job.path), "skipped")
-                continue
-            batch.append((job, media, digest))
-            if len(batch) >= self.batch_size:
-                self._commit(batch, report, progress, meta)
-                batch = []
-        self._commit(batch, report, progress, meta)
+                    progress.item(job.display, "skipped")
+            else:
+                assert outcome.media is not None and outcome.digest is not None
+                batch.append((job, outcome.media, outcome.digest))
+                held += media_bytes(outcome.media)
+            if len(batch) + len(touched) >= self.batch_size or held >= MAX_BATCH_BYTES:
+                wrote |= self._commit(batch, touched, report, progress, meta)
+                batch, touched, held = [], [], 0
+        wrote |= self._commit(batch, touched, report, progress, meta)
+        return wrote
 
-    def _decoded(self, jobs: list[_Job]) -> Iterator[tuple[_Job, tuple[Media | None, str] | MediaError]]:
-        """Decode files on worker threads, ahead of the encoder but bounded in memory."""
+    def _decoded(self, jobs: list[_Job]) -> Iterator[tuple[_Job, Outcome]]:
+        """Decode files in the worker pool, ahead of the encoder but bounded in memory."""
+        modalities = tuple(str(m) for m in self.space.spec)
+        window = min(self.batch_size, 8) + 2 * max(1, self.decoder.workers) * self.decoder.chunk
+        pending: deque[tuple[_Job, Future]] = deque()
 
-        def work(job: _Job) -> tuple[Media | None, str] | MediaError:
-            try:
-                digest = content_hash(job.path)
-                if job.prev and job.prev["id"] == job.item_id and job.prev["content_hash"] == digest:
-                    return None, digest
-                modality, _ = probe(job.path)  # refuse what the profile cannot embed before decoding it
-                if modality not in self.space.spec:
-                    raise MediaError(str(job.path), f"profile {self.space.name!r} cannot embed {modality} items")
-                media = load(job.path, self.limits)
-                return media, digest
-            except MediaError as exc:
-                return exc
-            except Exception as exc:  # a decoder bug must not stop the run
-                return MediaError(str(job.path), f"could not decode: {type(exc).__name__}: {exc}")
+        def submit(job: _Job) -> None:
+            prev_hash = job.prev["content_hash"] if job.prev and job.prev["id"] == job.item_id else None
+            decode = DecodeJob(str(job.path), prev_hash=prev_hash, modalities=modalities,
+                               profile=self.space.name, size=int(job.stat.st_size))
+            pending.append((job, self.decoder.submit(decode)))
 
-        workers = 2
-        window = self.batch_size + 2 * workers  # a batch can fill while the next files decode
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmodal-decode")
+        it = iter(jobs)
         try:
-            pending: deque[tuple[_Job, Future]] = deque()
-            it = iter(jobs)
             for job in it:
-                pending.append((job, pool.submit(work, job)))
+                submit(job)
                 if len(pending) >= window:
                     break
             while pending:
                 job, fut = pending.popleft()
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending.append((nxt, pool.submit(work, nxt)))
+                    submit(nxt)
                 yield job, fut.result()
         finally:  # on Ctrl-C, drop queued decodes instead of finishing them
-            pool.shutdown(wait=False, cancel_futures=True)
+            for _, fut in pending:
+                fut.cancel()
 
     def _embed_isolating_failures(self, media: list[Media]) -> list[Embedding | MediaError]:
         try:
@@ -210,32 +299,54 @@ class Indexer:
                 out.append(MediaError(m.path, f"could not embed: {type(exc).__name__}: {exc}"))
         return out
 
-    def _commit(self, batch: list[tuple[_Job, Media, str]], report: IndexReport, progress: Progress | None, meta: dict[str, Any]) -> None:
-        if not batch:
-            return
-        try:
-            embs = self._embed_isolating_failures([m for _, m, _ in batch])
-        except MediaError as exc:
-            embs = [exc]
-        except Exception as exc:
-            embs = [MediaError(str(batch[0][0].path), f"could not embed: {type(exc).__name__}: {exc}")]
+    def _commit(
+        self,
+        batch: list[tuple[_Job, Media, str]],
+        touched: list[_Job],
+        report: IndexReport,
+        progress: Progress | None,
+        meta: dict[str, Any],
+    ) -> bool:
+        if not batch and not touched:
+            return False
+        embs: list[Embedding | MediaError] = []
+        if batch:
+            try:
+                embs = self._embed_isolating_failures([m for _, m, _ in batch])
+            except MediaError as exc:
+                embs = [exc]
+            except Exception as exc:
+                embs = [MediaError(str(batch[0][0].path), f"could not embed: {type(exc).__name__}: {exc}")]
         records, done = [], []
         for (job, media, digest), emb in zip(batch, embs):
             if isinstance(emb, MediaError):
-                report.failed.append((str(job.path), emb.reason))
+                report.failed.append((job.display, emb.reason))
                 if progress:
-                    progress.item(str(job.path), "failed", emb.reason)
+                    progress.item(job.display, "failed", emb.reason)
                 continue
-            records.append(self._record(job.item_id, str(job.path), media, emb, digest, job.stat.st_mtime, job.stat.st_size, meta))
+            media.path = job.display
+            records.append(self._record(job.item_id, job.display, media, emb, digest, job.stat.st_mtime, job.stat.st_size, meta))
             done.append(job)
-        # a file indexed before under another id (explicit ids changed) must not linger twice
-        self.store.delete([j.prev["id"] for j in done if j.prev and j.prev["id"] != j.item_id])
-        self.store.upsert(records)  # one atomic commit per batch
+        if not records and not touched:
+            return False
+        with self.writing():
+            # what the table holds for these paths *now* (another writer may have committed
+            # them since this run started): the item each file had under another id goes in
+            # the same commit, so a path is never twice in the index and never missing
+            current = self.store.file_states([j.display for j in done + touched])
+            mine = {j.display: j.item_id for j in done}
+            replaces = [s["id"] for p, s in current.items() if p in mine and s["id"] != mine[p]]
+            # files whose content did not change: their new mtime rides in the same commit
+            for row in self.store.get([current[j.display]["id"] for j in touched if j.display in current], with_tokens=True):
+                job = next(j for j in touched if current[j.display]["id"] == row["id"])
+                records.append({**row, "mtime": float(job.stat.st_mtime), "size": int(job.stat.st_size)})
+            self.store.upsert(records, replaces=replaces)  # one atomic commit per batch
         for job in done:
             status = "updated" if job.prev else "added"
-            getattr(report, status).append(str(job.path))
+            getattr(report, status).append(job.display)
             if progress:
-                progress.item(str(job.path), status)
+                progress.item(job.display, status)
+        return True
 
     def _record(self, item_id: str, path: str, media: Media, emb: Embedding, digest: str, mtime: float, size: int, meta: dict[str, Any]) -> dict[str, Any]:
         text = emb.text or media.text
@@ -281,15 +392,22 @@ class Indexer:
                 self._record(item[0], "", m, e, digest, 0.0, len(item[1]), item[2] if len(item) > 2 else {})
                 for (item, digest), m, e in zip(todo, media, embs)
             ]
-            self.store.upsert(records)
+            with self.writing():
+                self.store.upsert(records)
             for item, _ in todo:
                 (report.updated if item[0] in existing else report.added).append(item[0])
-        self.store.finalize()
+        if report.added or report.updated:
+            self.finalize()
         report.seconds = time.perf_counter() - t0
         return report
 
     def delete(self, ids: Iterable[str]) -> int:
-        n = self.store.delete(ids)
-        self.store.finalize()
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self.writing():
+            n = self.store.delete(ids)
+        if n:
+            self.finalize()
         return n
 

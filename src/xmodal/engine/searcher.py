@@ -4,26 +4,31 @@ first-stage retriever → (optionally) a reranker over the top of the list."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from xmodal.errors import XModalError
-from xmodal.media import Limits, load
+from xmodal.errors import MediaError, XModalError
+from xmodal.media import Limits
+from xmodal.media.names import display_path
 from xmodal.retrieve import Retriever, locate_segment
 from xmodal.space import Space, check_supported, combine
 from xmodal.store import Filter, Raw, Store
 from xmodal.store.filters import walk
 from xmodal.types import Embedding, Media, Modality, SearchResult
 
+from .decode import DecodeJob, DecodePool
+
 if TYPE_CHECKING:
     from xmodal.rerank import Reranker
 
 
 class Searcher:
-    def __init__(self, space: Space, store: Store, retriever: Retriever, limits: Limits):
+    def __init__(self, space: Space, store: Store, retriever: Retriever, limits: Limits, decoder: DecodePool | None = None):
+        self.decoder = decoder or DecodePool(limits)  # a query's file is decoded in a worker too
         self.space = space
         self.store = store
         self.retriever = retriever
@@ -37,7 +42,10 @@ class Searcher:
         if text and text.strip():
             parts.append(Media(Modality.TEXT, text=text.strip()))
         if file is not None:
-            media = load(Path(file), self.limits)
+            outcome = self.decoder.decode(DecodeJob(os.fspath(file), hash=False))
+            if outcome.error is not None:
+                raise MediaError(display_path(file), outcome.error)
+            media = outcome.media
             check_supported(self.space, media)
             parts.append(media)
         if not parts:

@@ -14,6 +14,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .filters import Filter
+    from .lock import WriteLock
 
 # what built an index (profile, encoder configs, binding), kept beside the data by every store;
 # read before the store is opened, since the store's vector size comes from it
@@ -79,8 +80,9 @@ class Store(ABC):
     filter_dialect: ClassVar[str]  # the dialect of the Raw filters this store runs
 
     @abstractmethod
-    def upsert(self, records: Sequence[dict[str, Any]]) -> None:
-        """Insert or replace records by id, atomically: a crash leaves all or none of them."""
+    def upsert(self, records: Sequence[dict[str, Any]], replaces: Iterable[str] = ()) -> None:
+        """Insert or replace records by id, atomically: a crash leaves all or none of them.
+        replaces: ids deleted in the same commit (an item re-recorded under a new id)."""
 
     @abstractmethod
     def touch(self, item_id: str, mtime: float, size: int) -> None:
@@ -91,8 +93,9 @@ class Store(ABC):
         """Remove items; returns how many were removed."""
 
     @abstractmethod
-    def file_states(self) -> dict[str, dict[str, Any]]:
-        """path -> {id, content_hash, mtime, size} for every item that came from a file."""
+    def file_states(self, paths: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """path -> {id, content_hash, mtime, size} for every item that came from a file (or from
+        one of `paths`)."""
 
     @abstractmethod
     def get(self, ids: Sequence[str], with_tokens: bool = False) -> list[dict[str, Any]]:
@@ -132,6 +135,20 @@ class Store(ABC):
 
     @abstractmethod
     def write_manifest(self, manifest: dict[str, Any]) -> None: ...
+
+    # -- concurrency (store/lock.py); a store shared between processes must override these
+    OWN_FILES: tuple[str, ...] = ()  # names this store keeps in its folder beside the manifest
+
+    def write_lock(self) -> "WriteLock":
+        """The lock every writer of this index holds while it commits."""
+        if getattr(self, "_thread_lock", None) is None:
+            from .lock import ThreadLock
+
+            self._thread_lock = ThreadLock()
+        return self._thread_lock
+
+    def refresh(self) -> None:
+        """Move to the latest committed state before writing (no-op for a store that always is)."""
 
 
 def pack_tokens(tokens: np.ndarray) -> bytes:

@@ -10,17 +10,21 @@ import json
 import logging
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .base import FILTERABLE, MANIFEST, Store
 from .filters import And, Eq, Filter, In, IsNull, Like, Not, Or, Prefix, Range, Raw, TextMatch, check_dialect, escape_like
+from .lock import LOCK_FILE, FolderLock, WriteLock
 
 log = logging.getLogger(__name__)
 
 TABLE = "items"
+READ_CONSISTENCY = timedelta(seconds=2)  # how stale a reader's view of the table may get
+VERSIONS_KEPT_FOR = timedelta(minutes=10)  # old table versions younger than this are never removed
 
 
 def _schema(dim: int):
@@ -107,38 +111,55 @@ class LanceStore(Store):
         self.path.mkdir(parents=True, exist_ok=True)
         self.dim = dim
         self.ann_threshold = ann_threshold
-        self._db = lancedb.connect(str(self.path))
+        # readers move to what other processes committed within seconds (a server sees a CLI
+        # run's items), and never read a version older than that: the version clean-up relies on it
+        self._db = lancedb.connect(str(self.path), read_consistency_interval=READ_CONSISTENCY)
         if TABLE in self._db.list_tables().tables:
             self._table = self._db.open_table(TABLE)
-            stored_dim = self._table.schema.field("vector").type.list_size
-            if stored_dim != dim:
-                from ..errors import IndexMismatchError
-
-                raise IndexMismatchError(f"{self.path}: index vectors have {stored_dim} dimensions, encoder gives {dim}")
-        else:
-            self._table = self._db.create_table(TABLE, schema=_schema(dim))
+            self._check_schema()
+        else:  # exist_ok: another process may create it at the same moment
+            self._table = self._db.create_table(TABLE, schema=_schema(dim), exist_ok=True)
         self._fts_rows = -1  # rows covered by the full-text index at last refresh
+        self._lock: FolderLock | None = None
         self._flat: tuple[int, list[str], np.ndarray] | None = None  # (table version, ids, vectors)
 
     def compile_filter(self, filter: Filter) -> str:
         check_dialect(filter, self.filter_dialect)
         return compile_filter(filter)
 
+    def _check_schema(self) -> None:
+        """A table another program wrote (or an older xmodal) is refused in one line, not met
+        later as a traceback in the middle of a run."""
+        from ..errors import IndexMismatchError, XModalError
+
+        schema = self._table.schema
+        missing = [c for c in _schema(self.dim).names if c not in schema.names]
+        if missing:
+            raise XModalError(
+                f"{self.path}: table {TABLE!r} was not written by xmodal (no column {', '.join(missing)}); "
+                "index into a new folder"
+            )
+        stored_dim = getattr(schema.field("vector").type, "list_size", None)
+        if stored_dim != self.dim:
+            raise IndexMismatchError(f"{self.path}: index vectors have {stored_dim} dimensions, encoder gives {self.dim}")
+
     # -- writes --------------------------------------------------------------------------
-    def upsert(self, records: Sequence[dict[str, Any]]) -> None:
+    def upsert(self, records: Sequence[dict[str, Any]], replaces: Iterable[str] = ()) -> None:
+        """replaces: ids removed in the same commit (a file's item under its previous id), so a
+        reader never sees the file twice or not at all."""
+        replaces = [i for i in replaces if i not in {r["id"] for r in records}]
         if not records:
+            self.delete(replaces)
             return
         import pyarrow as pa
 
         last = {r["id"]: r for r in records}  # merge_insert would insert duplicate source keys twice
         rows = [{**r, "vector": np.asarray(r["vector"], dtype=np.float32)} for r in last.values()]
         data = pa.Table.from_pylist(rows, schema=_schema(self.dim))
-        (
-            self._table.merge_insert("id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(data)
-        )
+        merge = self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+        if replaces:
+            merge = merge.when_not_matched_by_source_delete(f"id IN ({', '.join(_quote(i) for i in replaces)})")
+        merge.execute(data)
 
     def touch(self, item_id: str, mtime: float, size: int) -> None:
         self._table.update(where=f"id = {_quote(item_id)}", values={"mtime": float(mtime), "size": int(size)})
@@ -179,8 +200,11 @@ class LanceStore(Store):
     # -- reads ---------------------------------------------------------------------------
     _LIGHT = ["id", "path", "modality", "content_hash", "mtime", "size", "duration", "pages", "text", "segments", "n_tokens", "meta"]
 
-    def file_states(self) -> dict[str, dict[str, Any]]:
-        rows = self._scan(["id", "path", "content_hash", "mtime", "size"], "path != ''")
+    def file_states(self, paths: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        where = "path != ''" if paths is None else f"path IN ({', '.join(_quote(p) for p in paths)})"
+        if paths is not None and not paths:
+            return {}
+        rows = self._scan(["id", "path", "content_hash", "mtime", "size"], where)
         return {
             r["path"]: {"id": r["id"], "content_hash": r["content_hash"], "mtime": r["mtime"], "size": r["size"]}
             for r in rows
@@ -278,6 +302,49 @@ class LanceStore(Store):
         for r in self._scan(["modality"]):
             counts[r["modality"]] = counts.get(r["modality"], 0) + 1
         return dict(sorted(counts.items()))
+
+    # -- concurrency and upkeep (see store/lock.py) -------------------------------------------
+    OWN_FILES = (f"{TABLE}.lance", LOCK_FILE)  # what this store puts in its folder beside the manifest
+
+    def write_lock(self) -> WriteLock:
+        if self._lock is None:
+            self._lock = FolderLock(self.path)
+        return self._lock
+
+    def refresh(self) -> None:
+        """Move to the latest committed version (a writer does, under the lock, before it writes)."""
+        self._table.checkout_latest()
+
+    def cleanup_versions(self, older_than: timedelta = VERSIONS_KEPT_FOR) -> int:
+        """Compact, and remove table versions (and the files only they use) older than
+        `older_than`; the latest version is always kept. Safe for running readers as long as
+        `older_than` is well over READ_CONSISTENCY plus the longest query: no reader of this
+        store is on a version that old. Returns how many versions were removed."""
+        before = self.version_count()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._table.optimize(cleanup_older_than=older_than)
+        self._fts_rows = self._table.count_rows()  # optimize folded new rows into the indices
+        return max(0, before - self.version_count())
+
+    def version_count(self) -> int:
+        return len(self._table.list_versions())
+
+    def iter_rows(self, columns: Sequence[str], batch: int = 10_000) -> Iterator[list[dict[str, Any]]]:
+        """Every row's `columns` (plus `_rowid`), a batch of dicts at a time (for checks)."""
+        if self._table.count_rows() == 0:
+            return
+        for rb in self._table.search().with_row_id(True).select(list(columns)).to_batches(batch):
+            yield rb.to_pylist()
+
+    def delete_rows(self, row_ids: Sequence[int]) -> int:
+        """Remove rows by their Lance row id in one commit: the one way to drop one of two rows
+        that share an id (a repair)."""
+        if not row_ids:
+            return 0
+        before = self._table.count_rows()
+        self._table.delete(f"_rowid IN ({', '.join(str(int(r)) for r in row_ids)})")
+        return before - self._table.count_rows()
 
     # -- manifest ------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
