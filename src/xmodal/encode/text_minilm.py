@@ -144,9 +144,10 @@ class MiniLMTextEncoder(Encoder):
         _, tok = self._ensure()
         return tok.encode_batch(list(texts), add_special_tokens=False)
 
-    def _run(self, seqs: Sequence[Sequence[int]], states: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _run(self, seqs: Sequence[Sequence[int]], states: bool | set[int]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Run [CLS]+ids+[SEP] sequences; returns pooled (n, dim) normalised vectors and, if
-        `states`, each sequence's unpadded hidden states (len+2, dim)."""
+        `states` (True, or the set of sequence indices wanted), the unpadded hidden states
+        (len+2, dim) of those sequences."""
         sess, _ = self._ensure()
         cls_id, sep_id = self._special()
         n = len(seqs)
@@ -171,7 +172,8 @@ class MiniLMTextEncoder(Encoder):
             pooled[idx] = (out * m).sum(1) / np.maximum(m.sum(1), 1.0)
             if states:
                 for r, i in enumerate(idx):
-                    hidden[i] = out[r, : len(seqs[i]) + 2]
+                    if states is True or i in states:
+                        hidden[i] = out[r, : len(seqs[i]) + 2].copy()  # a copy: not a view pinning the batch
         return l2_normalize(pooled), hidden
 
     # ----------------------------------------------------------------- public
@@ -204,16 +206,22 @@ class MiniLMTextEncoder(Encoder):
                 plans.append(("token", [len(seqs)], list(enc.tokens)))
                 seqs.append(ids)
                 continue
+            # Encoding.offsets builds a fresh Python list on every access: read it once, or a
+            # long text costs (chunks × tokens) — 800 KB of prose took 110 s, 8 MB never ended
+            offsets = enc.offsets
             starts = list(range(0, max(len(ids) - self.chunk_overlap, 1), stride))
             rows, labels = [], []
             for s in starts:
                 e = min(s + self.chunk_tokens, len(ids))
                 rows.append(len(seqs))
                 seqs.append(ids[s:e])
-                labels.append(m.text[enc.offsets[s][0] : enc.offsets[e - 1][1]])
+                labels.append(m.text[offsets[s][0] : offsets[e - 1][1]])
             plans.append(("chunk", rows, labels))
 
-        pooled, hidden = self._run(seqs, states=True)
+        # hidden states only for whole texts (their token rows); a chunk needs just its pooled
+        # vector, and keeping (chunk_tokens × 384) floats per chunk of a long text ran to gigabytes
+        with_states = {rows[0] for kind, rows, _ in plans if kind == "token"}
+        pooled, hidden = self._run(seqs, states=with_states)
         out: list[Embedding] = []
         for kind, rows, labels in plans:
             if kind == "token":
