@@ -12,6 +12,7 @@ ships, trained for exactly its encoders; `binding="none"` turns it off.
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -77,6 +78,7 @@ class Space:
         profile_binding = spec.pop("binding", None)
         self.spec = {Modality(m): dict(entry) for m, entry in spec.items()}
         self._instances: dict[str, Encoder] = {}
+        self._creating = threading.RLock()  # encoders are created once, even when threads race for them
         # a learned binding (xmodal.bind): its heads wrap the encoders of their modalities
         if binding is None:
             binding = profile_binding
@@ -99,17 +101,18 @@ class Space:
         except KeyError:
             raise XModalError(f"profile {self.name!r} has no encoder for {modality} items") from None
         key = json.dumps(entry, sort_keys=True)
-        if key not in self._instances:
-            cls = ENCODERS.resolve(entry["encoder"])
-            args = dict(entry.get("args", {}))
-            if getattr(cls, "composite", False):
-                args["space"] = self
-            self._instances[key] = cls(**args)
-        if self.binding is not None and self.binding.has_head(modality):
-            if modality not in self._bound:  # refuses an encoder the binding was not trained for
-                self._bound[modality] = self.binding.bind(modality, self._instances[key])
-            return self._bound[modality]
-        return self._instances[key]
+        with self._creating:
+            if key not in self._instances:
+                cls = ENCODERS.resolve(entry["encoder"])
+                args = dict(entry.get("args", {}))
+                if getattr(cls, "composite", False):
+                    args["space"] = self
+                self._instances[key] = cls(**args)
+            if self.binding is not None and self.binding.has_head(modality):
+                if modality not in self._bound:  # refuses an encoder the binding was not trained for
+                    self._bound[modality] = self.binding.bind(modality, self._instances[key])
+                return self._bound[modality]
+            return self._instances[key]
 
     @property
     def dim(self) -> int:

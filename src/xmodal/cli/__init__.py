@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from xmodal.cli.output import line, plain, text
 from xmodal.store.base import MANIFEST
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="xmodal — multimodal retrieval in one shared vector space.")
@@ -32,18 +34,36 @@ def _mount_subcommands() -> None:
 
 _mount_subcommands()
 
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)  # indexed names and text may hold ":smile:" codes: data, not emoji
+err = Console(stderr=True, emoji=False)
 
 INDEX_OPT = typer.Option(Path(os.environ.get("XMODAL_INDEX", "xmodal-index")), "--index", "-i", help="Index folder ($XMODAL_INDEX).")
 MODALITIES = ["text", "image", "audio", "video", "document"]
 
 
 def _fail(message: str, code: int = 1) -> None:
-    from rich.markup import escape  # messages quote user input (filters, paths): print it, never interpret it
-
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    err.print(line(("error: ", "bold red"), message))
     raise typer.Exit(code)
+
+
+def _one_line_errors(command: Callable) -> Callable:
+    """What a user can act on (a bad file, a foreign or read-only index, a full disk) ends the
+    command with one line naming it, not a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from xmodal.errors import XModalError
+        from xmodal.store.lock import describe_os_error
+
+        try:
+            return command(*args, **kwargs)
+        except XModalError as exc:
+            _fail(str(exc))
+        except OSError as exc:
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            _fail(f"{where}{describe_os_error(exc)}")
+
+    return run
 
 
 def _open(index: Path, profile: Optional[str] = None, must_exist: bool = False, **kw: Any):
@@ -99,6 +119,7 @@ class _RichProgress:
 
 
 @app.command()
+@_one_line_errors
 def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index."),
     index: Path = INDEX_OPT,
@@ -113,21 +134,26 @@ def index(
     with _RichProgress() as progress:
         report = idx.add(paths, prune=prune, progress=progress)
     if json_out:
-        console.print_json(json.dumps({**report.summary(), "failed_files": report.failed, "seconds": report.seconds, "interrupted": report.interrupted}))
+        print(json.dumps({**report.summary(), "failed_files": report.failed, "ignored_files": report.ignored,
+                          "seconds": report.seconds, "interrupted": report.interrupted}, indent=2))
     else:
         s = report.summary()
-        console.print(
-            f"[green]{s['added']} added[/], {s['updated']} updated, {s['skipped']} unchanged, "
-            f"[red]{s['failed']} failed[/]" + (f", {s['pruned']} pruned" if prune else "") + f" in {report.seconds:.1f} s → {index}"
-        )
+        console.print(line(
+            (f"{s['added']} added", "green"), f", {s['updated']} updated, {s['skipped']} unchanged, ",
+            (f"{s['failed']} failed", "red"), (f", {s['pruned']} pruned" if prune else "")
+            + (f", {s['ignored']} not indexed" if s["ignored"] else "") + f" in {report.seconds:.1f} s → ", index,
+        ))
         for path, reason in report.failed:
-            console.print(f"  [red]✗[/] {path}: {reason}")
+            console.print(line(("  ✗ ", "red"), path, ": ", reason))
+        for path, reason in report.ignored:
+            console.print(line(("  - ", "yellow"), path, ": ", reason))
     if report.interrupted:
         err.print("[yellow]interrupted[/]: everything committed so far is kept; run the same command again to resume.")
         raise typer.Exit(130)
 
 
 @app.command()
+@_one_line_errors
 def search(
     query: Optional[str] = typer.Argument(None, help="Text query (may be combined with --file)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Query by example: an image, sound, video, document or text file."),
@@ -171,29 +197,62 @@ def _print_results(results: list[Any]) -> None:
         table.add_column(col, overflow="fold", max_width=60 if col == "path" else None)
     for i, r in enumerate(results, 1):
         snippet = " ".join((r.segment.text if r.segment and r.segment.text else r.text).split())[:70]
-        table.add_row(str(i), f"{r.score:.3f}", str(r.modality), r.path or r.id, r.segment.describe() if r.segment else "", snippet)
-    console.print(table if results else "[yellow]no results[/]")
+        # indexed text and paths are data: Text cells, never markup (`[/url]` in a text crashed this)
+        table.add_row(str(i), f"{r.score:.3f}", str(r.modality), text(r.path or r.id),
+                      text(r.segment.describe() if r.segment else ""), text(snippet))
+    console.print(table if results else text("no results", "yellow"))
 
 
 @app.command()
-def info(index: Path = INDEX_OPT, json_out: bool = typer.Option(False, "--json")) -> None:
-    """What is in an index and which encoders built it."""
+@_one_line_errors
+def info(
+    index: Path = INDEX_OPT,
+    json_out: bool = typer.Option(False, "--json"),
+    check: bool = typer.Option(False, "--check", help="Verify the index: rows vs manifest, duplicate ids and paths, vectors, files gone."),
+    repair: bool = typer.Option(False, "--repair", help="Fix what --check finds, without losing items (exit 1 if problems remain)."),
+) -> None:
+    """What is in an index and which encoders built it; --check verifies it, --repair fixes it."""
     idx = _open(index, must_exist=True)
+    if check or repair:
+        report = idx.repair() if repair else idx.check()
+        if json_out:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            _print_check(index, report)
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     stats = idx.stats()
     if json_out:
         print(json.dumps(stats, indent=2, default=str))
         return
-    console.print(f"[bold]{stats['path']}[/]: {stats['items']} items, profile [cyan]{stats['profile']}[/], {stats['dim']}-d, xmodal {stats['xmodal_version']}")
+    console.print(line((plain(stats["path"]), "bold"), f": {stats['items']} items, profile ", (plain(stats["profile"]), "cyan"),
+                       f", {stats['dim']}-d, xmodal {plain(stats['xmodal_version'])}"))
     if stats.get("binding"):
-        console.print(f"  binding   {stats['binding']}")
+        console.print(line("  binding   ", stats["binding"]))
     for m, n in stats["by_modality"].items():
-        console.print(f"  {m:9} {n}")
-    console.print("[bold]encoders[/]")
+        console.print(line(f"  {plain(m):9} {n}"))
+    console.print(line(("encoders", "bold")))
     for m, cfg in stats["encoders"].items():
-        console.print(f"  {m:9} {json.dumps(cfg, sort_keys=True)}")
+        console.print(line(f"  {plain(m):9} ", json.dumps(cfg, sort_keys=True)))
+
+
+def _print_check(index: Path, report: Any) -> None:
+    for what, n in report.repaired.items():
+        console.print(line(("repaired ", "green"), f"{what.replace('_', ' ')}: {n}"))
+    for p in report.problems:
+        console.print(line(("✗ ", "red"), f"{p.kind.replace('_', ' ')}: {p.count} — ", p.detail,
+                           ("" if p.fixable else " [not fixable by --repair]", "dim")))
+        for ex in p.examples:
+            console.print(line("    ", ex))
+    for note in report.notes:
+        console.print(line(("note: ", "yellow"), note))
+    if report.ok:
+        console.print(line(("ok", "green"), f": {report.items} items, no problems in ", index))
 
 
 @app.command()
+@_one_line_errors
 def delete(ids: list[str] = typer.Argument(..., help="Item ids (from search --json)."), index: Path = INDEX_OPT) -> None:
     """Remove items from the index."""
     n = _open(index, must_exist=True).delete(ids)
@@ -228,6 +287,7 @@ def models() -> None:
 
 
 @app.command("eval")
+@_one_line_errors
 def eval_(
     set_dir: Path = typer.Argument(..., help="A BEIR-layout set folder (corpus.jsonl, queries.jsonl, qrels/), or a name from `xmodal data list`."),
     split: str = typer.Option("test", help="Which qrels/<split>.tsv to score."),
@@ -260,10 +320,10 @@ def eval_(
     print_table(result, console)
     if json_path:
         write_json(result, json_path)
-        console.print(f"JSON → {json_path}")
+        console.print(line("JSON → ", json_path))
     if report:
         write_html(result, report, set_dir)
-        console.print(f"report → {report}")
+        console.print(line("report → ", report))
 
 
 @data_app.command("list")
@@ -283,7 +343,7 @@ def data_fetch(name: str = typer.Argument(..., help="Set name (see `xmodal data 
     names = list(list_sets()) if name == "all" else [name]
     for n in names:
         path = build_set(n, out) if out else build_set(n)
-        console.print(f"[green]{n}[/] → {path}")
+        console.print(line((n, "green"), " → ", path))
 
 
 @data_app.command("demo")
@@ -292,7 +352,7 @@ def data_demo(out: Path = typer.Argument(..., help="Folder to fill with the demo
     from xmodal.data import build_demo
 
     path = build_demo(out)
-    console.print(f"demo sample → {path}")
+    console.print(line("demo sample → ", path))
 
 
 @data_app.command("sound-bank")
@@ -301,15 +361,21 @@ def data_sound_bank(out: Optional[Path] = typer.Option(None, help="Write the ban
     from xmodal.data.sound_bank import build_shipped_banks
 
     for path in build_shipped_banks(out):
-        console.print(f"sound bank → {path}")
+        console.print(line("sound bank → ", path))
 
 
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]")
+        err.print(text("interrupted", "yellow"))
         sys.exit(130)
+    except Exception as exc:  # a bug or an unforeseen failure: one line, the traceback on request
+        if os.environ.get("XMODAL_DEBUG"):
+            raise
+        err.print(line(("error: ", "bold red"), f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+                       (" (XMODAL_DEBUG=1 shows the traceback)", "dim")))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

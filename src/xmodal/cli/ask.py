@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from xmodal.cli.output import line, plain
 from xmodal.store.base import MANIFEST
 
 MODALITIES = ["text", "image", "audio", "video", "document"]
@@ -39,13 +40,13 @@ def ask(
     """Ask a question: retrieve, rerank, and let an LLM keep what fits and answer with citations."""
     from xmodal.refine import RefinedAnswer
 
-    console, err = Console(), Console(stderr=True)
+    console, err = Console(emoji=False), Console(stderr=True, emoji=False)  # user text may hold ":smile:"
     if schema:
         print(json.dumps(RefinedAnswer.model_json_schema(), indent=2))
         return
 
     def fail(msg: str) -> None:
-        err.print(f"[bold red]error:[/] {msg}")
+        err.print(line(("error: ", "bold red"), msg))
         raise typer.Exit(1)
 
     bad = [m for m in modality if m not in MODALITIES]
@@ -76,8 +77,11 @@ def ask(
 
 
 def _print(console: Console, ans) -> None:
-    from rich.markup import escape
+    from rich.markup import escape as _markup_escape
     from rich.table import Table
+
+    def escape(value: str) -> str:  # indexed text, paths and LLM output: no markup, no control characters
+        return _markup_escape(plain(value))
 
     if ans.answer:
         console.print(f"[bold]answer:[/] {escape(ans.answer)}")

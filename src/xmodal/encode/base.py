@@ -21,6 +21,16 @@ class Encoder(ABC):
     modalities: ClassVar[frozenset[Modality]] = frozenset()
     dim: int
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # One call of `encode` at a time per instance: the engine is called from several threads
+        # (a server's queries beside its uploads), and encoders load lazily and keep per-call
+        # state; the lock is re-entrant (a subclass calling super().encode), and a composite
+        # encoder takes its own lock, then its component's, never the reverse
+        super().__init_subclass__(**kwargs)
+        encode = cls.__dict__.get("encode")
+        if encode is not None and not getattr(encode, "__isabstractmethod__", False):
+            cls.encode = _one_call_at_a_time(encode)  # type: ignore[method-assign]
+
     @abstractmethod
     def encode(self, media: Sequence[Media]) -> list[Embedding]:
         """One Embedding per input, in order. Raise MediaError for an input it cannot embed."""
@@ -32,6 +42,21 @@ class Encoder(ABC):
     def availability(cls) -> tuple[bool, str]:
         """(installed here?, how to get it if not). Must not load weights."""
         return True, ""
+
+
+def _one_call_at_a_time(encode: Any) -> Any:
+    import functools
+    import threading
+
+    @functools.wraps(encode)
+    def serialised(self: "Encoder", media: Sequence[Media]) -> list[Embedding]:
+        lock = self.__dict__.get("_encode_lock")
+        if lock is None:  # setdefault is atomic: two first callers get the same lock
+            lock = self.__dict__.setdefault("_encode_lock", threading.RLock())
+        with lock:
+            return encode(self, media)
+
+    return serialised
 
 
 class EncoderSet(Protocol):

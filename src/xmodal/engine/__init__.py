@@ -34,6 +34,8 @@ from .searcher import Searcher
 
 if TYPE_CHECKING:
     from xmodal.refine import RefinedAnswer
+
+    from .check import CheckReport
     from xmodal.rerank import Reranker
 
 __all__ = ["Index", "IndexReport", "Progress", "item_id_for", "open"]
@@ -224,6 +226,19 @@ class Index:
         from .ask import ask
 
         return ask(self, question, **options)
+
+    def check(self) -> "CheckReport":
+        """Verify the index (rows vs manifest, duplicate ids and paths, vectors, files gone);
+        changes nothing. See `xmodal.engine.check`."""
+        from .check import check
+
+        return check(self)
+
+    def repair(self) -> "CheckReport":
+        """Fix what `check` finds without losing an item; returns the check made afterwards."""
+        from .check import repair
+
+        return repair(self)
 
     def stats(self) -> dict[str, Any]:
         m = self.manifest

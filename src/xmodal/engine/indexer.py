@@ -149,12 +149,14 @@ class Indexer:
         prune: bool = False,
         progress: Progress | None = None,
         meta: dict[str, Any] | None = None,
+        force: bool = False,
     ) -> IndexReport:
         """Index files and folders. Unchanged files are skipped; changed ones re-embedded.
 
         Each batch is committed as it completes, so an interrupted run keeps what it finished
         and the next run resumes. A file that cannot be decoded is reported, never fatal. A run
         with nothing to change writes nothing (so it also works on a read-only index).
+        force: embed every file again, changed or not (a repair).
         """
         t0 = time.perf_counter()
         report = IndexReport()
@@ -196,12 +198,12 @@ class Indexer:
             shown = display_path(key)
             prev = states.get(shown)
             want = id_of.get(key) or (prev["id"] if prev else item_id_for(key))
-            if prev and prev["id"] == want and prev["mtime"] == st.st_mtime and prev["size"] == st.st_size:
+            if prev and prev["id"] == want and prev["mtime"] == st.st_mtime and prev["size"] == st.st_size and not force:
                 report.skipped.append(shown)
                 if progress:
                     progress.item(shown, "skipped")
                 continue
-            jobs.append(_Job(key, shown, want, prev, st))
+            jobs.append(_Job(key, shown, want, None if force else prev, st))
         wrote = False
         try:
             wrote = self._run_jobs(jobs, report, progress, meta or {})

@@ -36,6 +36,7 @@ class Searcher:
         self._rerankers: dict[str, "Reranker"] = {}
         self._fingerprint: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._reranking = threading.Lock()
 
     def query_media(self, text: str | None = None, file: str | Path | None = None) -> list[Media]:
         parts = []
@@ -105,7 +106,9 @@ class Searcher:
 
             query = RerankQuery(text=text, parts=parts, embeddings=embs, vector=vector)
             full = {h["id"]: h for h in hits}  # hits carry tokens and vectors already
-            results = rerank_results(self.reranker(rerank), query, results, full, rerank_depth, self.space.dim)
+            reranker = self.reranker(rerank)
+            with self._reranking:  # rerankers keep model state; one query reranks at a time
+                results = rerank_results(reranker, query, results, full, rerank_depth, self.space.dim)
         return results[:k]
 
     def similar(self, item_id: str, *, k: int = 10, **options: Any) -> list[SearchResult]:
