@@ -16,9 +16,10 @@ import struct
 import wave
 import zipfile
 import zlib
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -664,3 +665,101 @@ def make_odd_rate_audio(path: str | os.PathLike, sr: int = 7, seconds: float = 1
         w.setframerate(sr)
         w.writeframes(pcm.tobytes())
     return p
+
+
+# ---------------------------------------------------------------- the hostile corpus
+
+SUPPORTED_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif", "svg", "bmp", "tiff", "wav", "ogg", "oga", "opus",
+                        "mp3", "flac", "m4a", "mp4", "m4v", "webm", "avi", "mov", "mkv", "txt", "md", "html", "htm", "pdf")
+
+
+@dataclass
+class HostileCase:
+    """One file of the corpus: `expect` is "ok:<modality>" (decodes to that) or "error:<words>"
+    (fails with a reason containing them; "error:" alone accepts any clear reason)."""
+
+    path: Path
+    kind: str
+    expect: str
+
+
+def hostile_corpus(root: str | os.PathLike, secret_text: str, port: int, full: bool = False) -> list[HostileCase]:
+    """Write the hostile corpus under `root`. Secret files (`secret.txt` holding `secret_text`,
+    `secret.png` in pure green) sit beside it, outside `root/files`, and are what external
+    references aim at; `port` is where a network request would land. full=False keeps every
+    file small (bombs scaled to the lowered limits of `hostile_limits()`); full=True writes the
+    real sizes, for benchmarks/hostile.py."""
+    from PIL import Image
+
+    root = Path(root)
+    files = root / "files"
+    secret = _prep(root / "secret.txt")
+    secret.write_text(secret_text)
+    secret_png = make_image(root / "secret.png", size=(64, 64), color=(0, 255, 0))
+    cases: list[HostileCase] = []
+
+    def add(path: Path, kind: str, expect: str) -> None:
+        cases.append(HostileCase(Path(path), kind, expect))
+
+    for fmt in ("png", "gif", "bmp", "tiff", "webp", "jpg"):
+        add(make_raster_bomb(files / f"bomb.{fmt}", fmt), "image pixel bomb (header)", "error:Limits.max_pixels")
+    add(make_decompression_bomb_png(files / "real-bomb.png", 7200 if full else 1100), "image pixel bomb (real pixels)", "error:Limits.max_pixels")
+    add(make_svg_entity_bomb(files / "entities.svg", refs=300_000 if full else 30_000), "SVG entity expansion", "error:Limits.max_svg_bytes")
+    add(make_svg_billion_laughs(files / "laughs.svg"), "SVG billion laughs", "error:SVG")
+    add(make_svg_external(files / "xxe.svg", secret, port), "SVG XXE / external references", "error:SVG")
+    p = _prep(files / "external-image.svg")
+    p.write_text('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="64" height="64">'
+                 f'<image href="{secret_png.resolve().as_uri()}" width="64" height="64"/>'
+                 f'<image xlink:href="../secret.png" width="64" height="64"/>'
+                 f'<image href="http://127.0.0.1:{port}/x.png" width="64" height="64"/>'
+                 '<rect x="0" y="0" width="8" height="8" fill="#dc1414"/></svg>\n')
+    add(p, "SVG external references", "ok:image")
+    add(make_svg_embedded_png(files / "data-uri.svg", *((20_000, 20_000) if full else (1_200, 1_000))),
+        "SVG data: URI image bomb", "error:Limits.max_pixels")
+    inner = make_svg_embedded_png(root / "inner.svg", *((20_000, 20_000) if full else (1_200, 1_000))).read_bytes()
+    import base64
+
+    p = _prep(files / "nested-data-uri.svg")
+    p.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><image width="64" height="64" '
+                 f'href="data:image/svg+xml;base64,{base64.b64encode(inner).decode()}"/></svg>')
+    add(p, "SVG data: URI image bomb", "error:Limits.max_pixels")
+    add(make_svg_long_prologue(files / "long-prologue.svg"), "SVG long prologue", "ok:image")
+    add(make_html_external(files / "external.html", secret, port), "HTML external references", "ok:text")
+    add(make_deep_html(files / "deep.html", 100_000 if full else 20_000), "HTML pathological", "ok:text")
+    add(make_html(files / "long.html", body="<p>" + "word " * (1_600_000 if full else 100_000) + "</p>"), "HTML pathological", "ok:text")
+    add(make_long_text(files / "prose.txt", 800_000 if full else 100_000), "long text", "ok:text")
+    add(make_pdf_stream_bomb(files / "stream-bomb.pdf", (1 << 30) if full else (48 << 20)), "PDF stream bomb", "error:Limits.max_pdf_stream_bytes")
+    add(make_pdf_page_bomb(files / "page-bomb.pdf", 100_000 if full else 5_000), "PDF page bomb", "error:Limits.max_pages")
+    add(make_pdf_with_action(files / "actions.pdf", secret), "PDF actions / external references", "ok:document")
+    add(truncate(make_pdf(root / "whole.pdf", ["Some page text."]), 0.5, files / "truncated.pdf"), "truncated / corrupt", "error:")
+    for ch, ext in ((8, "wav"), (8, "flac"), (16, "wav"), (6, "flac")):
+        add(make_multichannel_audio(files / f"ch{ch}.{ext}", ch), "multichannel audio", "ok:audio")
+    add(make_multichannel_audio(files / "ch8-track.mkv", 8), "multichannel audio", "ok:video")
+    for rate, expect in ((1, "error:no audio"), (7, "error:no audio"), (8000, "ok:audio"), (384_000, "ok:audio")):
+        add(make_odd_rate_audio(files / f"rate{rate}.wav", rate), "odd-rate audio", expect)
+    add(make_wav_header(files / "ten-hours.wav"), "lying header (10 h WAV)", "ok:audio")
+    add(truncate(make_audio(root / "whole.mp3", seconds=2.0), 0.4, files / "truncated.mp3"), "truncated / corrupt", "ok:audio")
+    add(make_lying_container(files / "sound.mp4"), "lying container", "ok:audio")
+    add(make_image(files / "photo.jpg", fmt="PNG"), "lying container", "ok:image")
+    add(make_text(files / "hello.mp4", "hello world"), "lying container", "error:claims to be .mp4")
+    add(make_text(files / "notes.png", "a note, not a picture"), "lying container", "error:claims to be .png")
+    for i, ext in enumerate(SUPPORTED_EXTENSIONS):
+        add(make_random(files / f"random-{ext}.{ext}", 8192, seed=i), "random bytes", "error:")
+        add(make_random_text_bytes(files / f"random-high-{ext}.{ext}", 8192, seed=i), "random bytes", "error:")
+    p = _prep(files / "empty.wav")
+    p.write_bytes(b"")
+    add(p, "empty / tiny", "error:empty file")
+    p = _prep(files / "one-byte.png")
+    p.write_bytes(b"\x89")
+    add(p, "empty / tiny", "error:")
+    return cases
+
+
+def hostile_limits(full: bool = False) -> "Any":
+    """The Limits the corpus is decoded under: the defaults, with the test-size bombs paired
+    with proportionally lower limits (full=False)."""
+    from xmodal.media import Limits
+
+    if full:
+        return Limits()
+    return Limits(max_pixels=1_000_000, max_svg_bytes=2_000_000, max_pdf_stream_bytes=16 << 20, max_pages=2_000)

@@ -42,7 +42,7 @@ MODALITIES = ["text", "image", "audio", "video", "document"]
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(line(("error: ", "bold red"), message))
+    err.print(line(("error: ", "bold red"), message), soft_wrap=True)  # one line, whatever the width
     raise typer.Exit(code)
 
 
@@ -144,9 +144,9 @@ def index(
             + (f", {s['ignored']} not indexed" if s["ignored"] else "") + f" in {report.seconds:.1f} s → ", index,
         ))
         for path, reason in report.failed:
-            console.print(line(("  ✗ ", "red"), path, ": ", reason))
+            console.print(line(("  ✗ ", "red"), path, ": ", reason), soft_wrap=True)
         for path, reason in report.ignored:
-            console.print(line(("  - ", "yellow"), path, ": ", reason))
+            console.print(line(("  - ", "yellow"), path, ": ", reason), soft_wrap=True)
     if report.interrupted:
         err.print("[yellow]interrupted[/]: everything committed so far is kept; run the same command again to resume.")
         raise typer.Exit(130)

@@ -74,10 +74,8 @@ class Index:
             self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))
         except XModalError:
             raise
-        except OSError as exc:
+        except Exception as exc:  # full or read-only disk, a table in a shape Lance itself rejects
             raise XModalError(f"{self.path}: cannot open the index: {describe_os_error(exc)}") from None
-        except Exception as exc:  # a table another program wrote, in a shape Lance itself rejects
-            raise XModalError(f"{self.path}: cannot open the index ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})") from None
         self.decoder = DecodePool(self.limits, workers=decode_workers, chunk=decode_chunk)
         self.retriever = RETRIEVERS.create(retriever, store=self.store)
         self.indexer = Indexer(self.space, self.store, self.limits, batch_size, decoder=self.decoder, exclude=[self.path])
