@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from mediagen import hostile_corpus, hostile_limits, make_audio, make_multichannel_audio, make_text
-from xmodal.engine.decode import DecodeJob, DecodePool
+from xmodal.media.pool import DecodeJob, DecodePool
 from xmodal.media import Limits
 
 SECRET = "XMODAL-SECRET-7f3a9c"
@@ -203,7 +203,7 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     make_text(tmp_path / "a.txt", "hello")
     script = textwrap.dedent(
         f"""
-        from xmodal.engine.decode import DecodePool, DecodeJob
+        from xmodal.media.pool import DecodePool, DecodeJob
         pool = DecodePool(workers=2)
         pool.decode(DecodeJob({str(tmp_path / "a.txt")!r}))
         print(" ".join(str(w.proc.pid) for w in pool._procs), flush=True)

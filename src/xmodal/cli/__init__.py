@@ -127,10 +127,11 @@ def index(
     binding: Optional[str] = typer.Option(None, help="A trained binding folder (xmodal train bind), 'default' for the shipped one, or 'none' for the bare training-free bridge; by default the profile's own (the default profile uses the shipped one)."),
     prune: bool = typer.Option(False, "--prune", help="Remove items whose files are gone."),
     batch_size: int = typer.Option(32, help="Items embedded and committed together."),
+    workers: int = typer.Option(2, "--workers", help="Decoder processes (each file decoded under a time and memory budget; 0: in this process, unguarded)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Index every supported file under PATHS (incremental: unchanged files are skipped)."""
-    idx = _open(index, profile, batch_size=batch_size, binding=binding)
+    idx = _open(index, profile, batch_size=batch_size, binding=binding, decode_workers=workers)
     with _RichProgress() as progress:
         report = idx.add(paths, prune=prune, progress=progress)
     if json_out:

@@ -27,7 +27,7 @@ from xmodal.store.base import MANIFEST
 from xmodal.store.lock import describe_os_error
 from xmodal.types import Media, Modality, SearchResult
 
-from .decode import DecodePool
+from xmodal.media.pool import DecodePool
 from .indexer import IndexReport, Indexer, Progress, item_id_for
 from .manifest import build_manifest, check_compatible, space_for
 from .searcher import Searcher

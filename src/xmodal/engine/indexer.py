@@ -31,7 +31,7 @@ from xmodal.store import Store, pack_tokens
 from xmodal.store.lock import describe_os_error
 from xmodal.types import Embedding, Media, Modality
 
-from .decode import DecodeJob, DecodePool, Outcome
+from xmodal.media.pool import DecodeJob, DecodePool, Outcome
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from xmodal.store import Filter, Raw, Store
 from xmodal.store.filters import walk
 from xmodal.types import Embedding, Media, Modality, SearchResult
 
-from .decode import DecodeJob, DecodePool
+from xmodal.media.pool import DecodeJob, DecodePool
 
 if TYPE_CHECKING:
     from xmodal.rerank import Reranker

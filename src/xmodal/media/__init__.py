@@ -50,7 +50,7 @@ class Limits:
     max_page_renders: int = 64  # only the first pages are rendered; all page texts are kept
     max_svg_bytes: int = 20_000_000  # an SVG's size after its entities are expanded, checked before expanding
     max_pdf_stream_bytes: int = 256 * 1024**2  # what one compressed PDF stream may inflate to, checked before PDFium parses it
-    # per-file budgets, enforced where decoding runs in worker processes (`xmodal.engine.decode`):
+    # per-file budgets, enforced where decoding runs in worker processes (`xmodal.media.pool`):
     # a worker past either is killed and replaced, and the file fails naming the budget
     max_decode_seconds: float = 10.0  # wall time for a small file ...
     decode_seconds_per_mib: float = 0.5  # ... plus this per MiB, so a 3-hour recording still fits

@@ -1,7 +1,7 @@
 """The decoding side of a decode worker: one job (hash, probe, decode one file) → one outcome.
 
 `run_job` is what a worker does for each file; `main` is the loop of a worker *process*
-(`python -m xmodal.media.worker FD`), which `xmodal.engine.decode.DecodePool` starts, feeds
+(`python -m xmodal.media.worker FD`), which `xmodal.media.pool.DecodePool` starts, feeds
 over a socket and kills when a file overruns its budget. A native crash in a decoder (a
 segfault in FFmpeg, PDFium, cairo) then takes down only that process, never the run.
 """
