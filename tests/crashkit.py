@@ -141,3 +141,22 @@ def kill_cycle(tmp_path: Path, point: int, rng: random.Random) -> dict[str, int]
     return {"killed": int(killed), "lost": lost, "duplicated": duplicated, "problems": problems}
 
 
+
+
+def concurrent_run(root: Path, writers: int = 2, files: int = 60, src: str | None = None) -> dict[str, int]:
+    """`writers` processes index the same folder into one new index at once; returns the runs
+    that failed, and the files lost and duplicated afterwards."""
+    folder = notes(root / "notes", files)
+    index = root / "idx"
+    procs = [child(index, src=src, paths=[str(folder)]) for _ in range(writers)]
+    errors = 0
+    for p in procs:
+        p.communicate(timeout=900)
+        errors += p.returncode != 0
+    idx = xmodal.open(index)
+    try:
+        states = idx.store.file_states()
+        expected = {str(p.resolve()) for p in folder.iterdir()}
+        return {"errors": errors, "lost": len(expected - set(states)), "duplicated": idx.store.count() - len(states)}
+    finally:
+        idx.close()

@@ -689,8 +689,6 @@ def hostile_corpus(root: str | os.PathLike, secret_text: str, port: int, full: b
     references aim at; `port` is where a network request would land. full=False keeps every
     file small (bombs scaled to the lowered limits of `hostile_limits()`); full=True writes the
     real sizes, for benchmarks/hostile.py."""
-    from PIL import Image
-
     root = Path(root)
     files = root / "files"
     secret = _prep(root / "secret.txt")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from crashkit import KILL_POINTS, assert_exactly_once, child, finish, kill_cycle, notes
+from crashkit import KILL_POINTS, assert_exactly_once, child, concurrent_run, finish, kill_cycle, notes
 from xmodal.store.lock import FolderLock, IndexBusy
 
 # ------------------------------------------------------------------ the lock itself
@@ -59,12 +59,8 @@ def test_the_write_lock_is_reentrant_and_excludes_other_threads(tmp_path):
 
 def test_two_index_runs_into_one_new_index_leave_each_file_once(tmp_path):
     """The reported case: both runs exited 0 with 392 and 296 rows for 200 files."""
-    folder = notes(tmp_path / "notes", 60)
-    index = tmp_path / "idx"
-    procs = [child(index, paths=[str(folder)]) for _ in range(2)]
-    outs = [finish(p) for p in procs]
-    assert all("done" in o for o in outs)
-    assert_exactly_once(index, folder)
+    assert concurrent_run(tmp_path, writers=2, files=60) == {"errors": 0, "lost": 0, "duplicated": 0}
+    assert_exactly_once(tmp_path / "idx", tmp_path / "notes")
 
 
 @pytest.mark.slow
