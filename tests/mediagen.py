@@ -702,7 +702,8 @@ def hostile_corpus(root: str | os.PathLike, secret_text: str, port: int, full: b
     for fmt in ("png", "gif", "bmp", "tiff", "webp", "jpg"):
         add(make_raster_bomb(files / f"bomb.{fmt}", fmt), "image pixel bomb (header)", "error:Limits.max_pixels")
     add(make_decompression_bomb_png(files / "real-bomb.png", 7200 if full else 1100), "image pixel bomb (real pixels)", "error:Limits.max_pixels")
-    add(make_svg_entity_bomb(files / "entities.svg", refs=300_000 if full else 30_000), "SVG entity expansion", "error:Limits.max_svg_bytes")
+    add(make_svg_entity_bomb(files / "entities.svg", refs=1_000_000 if full else 30_000, value_len=3000 if full else 1000),
+        "SVG entity expansion", "error:Limits.max_svg_bytes")
     add(make_svg_billion_laughs(files / "laughs.svg"), "SVG billion laughs", "error:SVG")
     add(make_svg_external(files / "xxe.svg", secret, port), "SVG XXE / external references", "error:SVG")
     p = _prep(files / "external-image.svg")
