@@ -132,6 +132,11 @@ class Index:
         """Stop the decode workers (they also stop when the process exits)."""
         self.decoder.close()
 
+    def __del__(self) -> None:
+        decoder = getattr(self, "decoder", None)
+        if decoder is not None:
+            decoder.close()
+
     def __enter__(self) -> "Index":
         return self
 

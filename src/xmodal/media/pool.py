@@ -89,9 +89,12 @@ class DecodePool:
         chunk: int = 1,
         poll_s: float = 0.02,
         worker_argv: list[str] | None = None,
+        idle_s: float = 30.0,
     ):
-        """worker_argv: the command that starts a worker (default: this Python running
-        `xmodal.media.worker`); it receives the socket's fd and this process's pid."""
+        """poll_s: how often busy workers' clocks and memory are checked; idle_s: workers with
+        nothing to do for this long are stopped (and started again on demand); worker_argv: the
+        command that starts a worker (default: this Python running `xmodal.media.worker`); it
+        receives the socket's fd and this process's pid."""
         if workers < 0 or chunk < 1:
             raise ValueError(f"workers={workers}, chunk={chunk}: need workers >= 0 and chunk >= 1")
         self.worker_argv = worker_argv or [sys.executable, "-m", "xmodal.media.worker"]
@@ -99,6 +102,7 @@ class DecodePool:
         self.workers = workers
         self.chunk = chunk
         self.poll_s = poll_s
+        self.idle_s = idle_s
         self.restarts = 0  # workers replaced after a crash or an overrun (for reports and tests)
         self._lock = threading.Lock()
         self._queue: deque[tuple[DecodeJob, Future]] = deque()
@@ -183,21 +187,33 @@ class DecodePool:
         return _Worker(proc, conn)
 
     def _manage(self) -> None:
+        idle_since = time.monotonic()
+        retired = False
         try:
             while True:
                 with self._lock:
-                    closing = self._closed
-                if closing:
-                    break
+                    if self._closed:
+                        break
+                    if not self._queue and not any(w.jobs for w in self._procs) and time.monotonic() - idle_since > self.idle_s:
+                        # idle a while: let the workers go (a long-lived process holding many
+                        # indexes keeps no idle decoders); the next submit starts afresh
+                        self._kill_all()
+                        self._thread = None
+                        retired = True
+                        return
                 self._fill()
                 busy = [w for w in self._procs if w.jobs]
-                timeout = None
+                now = time.monotonic()
                 if busy:
-                    timeout = max(0.0, min(self.poll_s, min(w.deadline for w in busy) - time.monotonic()))
+                    idle_since = now
+                    timeout = max(0.0, min(self.poll_s, min(w.deadline for w in busy) - now))
                 elif any(not w.ready for w in self._procs):
                     timeout = self.poll_s
+                else:
+                    timeout = max(0.0, self.idle_s - (now - idle_since)) + self.poll_s
                 ready = wait([self._wake_r, *(w.conn for w in self._procs)], timeout)
                 if self._wake_r in ready:
+                    idle_since = time.monotonic()
                     try:
                         while self._wake_r.recv(4096):
                             pass
@@ -210,7 +226,8 @@ class DecodePool:
         except Exception:  # the manager must never die silently with futures pending
             log.exception("decode pool manager failed")
         finally:
-            self._shutdown()
+            if not retired:
+                self._shutdown()
 
     def _fill(self) -> None:
         """Start workers while files wait, and hand files to idle ready workers."""
@@ -309,6 +326,14 @@ class DecodePool:
                 for job_fut in reversed(w.jobs):
                     self._queue.appendleft(job_fut)
             w.jobs.clear()
+
+    def _kill_all(self) -> None:
+        for w in self._procs:
+            if w.proc.poll() is None:
+                w.proc.kill()
+            w.proc.wait()
+            w.conn.close()
+        self._procs.clear()
 
     def _shutdown(self) -> None:
         for w in self._procs:
