@@ -6,7 +6,13 @@
 
 The three jobs live apart: `manifest` (what built an index and the policy that it is only opened
 with exactly that), `indexer` (ingestion) and `searcher` (queries, reranking). `Index` only wires
-them to one store and one space.
+them to one store and one space; `check` verifies and repairs an index.
+
+Threads: one `Index` may be used from several threads at once (a server's queries beside its
+uploads). What is serialised: each encoder instance runs one `encode` at a time (so a text query
+waits for a batch of texts, not for a batch of images); rerankers run one query at a time; every
+commit holds the store's write lock (which also excludes other processes). Reads (search, get,
+stats) and decoding (the shared `DecodePool`, whose workers are processes) run concurrently.
 """
 
 from __future__ import annotations
