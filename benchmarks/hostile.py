@@ -128,6 +128,57 @@ class Listener:
         self.sock.close()
 
 
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants (decode workers included)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children[int(fields[1])].append(int(d))
+            rss[int(d)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total
+
+
+def folder_run(folder: Path, index: Path, src: str | None, profile: str, timeout: float = 1800) -> dict:
+    """`xmodal index folder` in a process of its own: exit code, wall time, peak RSS of the
+    process tree (sampled every 50 ms), and its summary."""
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = src
+    cmd = [sys.executable, "-c", "from xmodal.cli import main; main()", "index", str(folder), "--index", str(index),
+           "--profile", profile, "--json"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = 0
+    import threading
+
+    out: dict = {}
+    reader = threading.Thread(target=lambda: out.update(zip(("stdout", "stderr"), proc.communicate())), daemon=True)
+    reader.start()
+    while proc.poll() is None and time.perf_counter() - t0 < timeout:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+    reader.join(timeout=30)
+    stdout = out.get("stdout") or ""
+    summary = json.loads(stdout[stdout.index("{"):]) if proc.returncode == 0 and "{" in stdout else None
+    return {"returncode": proc.returncode, "seconds": time.perf_counter() - t0, "peak_rss": peak,
+            "summary": {k: v for k, v in (summary or {}).items() if isinstance(v, int)} or None,
+            "error": None if proc.returncode == 0 else (out.get("stderr") or "")[-300:]}
+
+
 def mb(n: float | None) -> str:
     return "—" if n is None else f"{n / 2**20:.0f} MB"
 
@@ -163,7 +214,7 @@ def main() -> None:
     ap.add_argument("--kill-cycles", type=int, default=4, help="kill -9 cycles per kill point")
     ap.add_argument("--concurrency-runs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: corpus, kill, concurrency")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: corpus, folder, kill, concurrency")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "hostile"))
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -196,6 +247,8 @@ def main() -> None:
             wrong = [f"{c.path.name}: {a['outcome']} ({a.get('error')})" for c, a in zip(cases, after)
                      if a["outcome"] not in ("clear error", "indexed correctly")]
             md += ["After, files not a clear error or correctly decoded: " + ("; ".join(wrong) if wrong else "none") + ".", ""]
+            if "folder" not in skip:
+                md += folder_section(tmp, cases, args.before_src, report)
         if "kill" not in skip:
             rng = random.Random(13)
             cycles = []
@@ -239,6 +292,30 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
+
+
+def folder_section(tmp: Path, cases, before_src: str | None, report: dict) -> list[str]:
+    """The whole corpus folder through `xmodal index` with the offline default profile (all
+    encoders), before and after; before also without the multichannel files (which crash it),
+    for its memory figure."""
+    import shutil
+
+    folder = cases[0].path.parent
+    runs = {}
+    if before_src:
+        runs["before"] = folder_run(folder, tmp / "idx-before", before_src, "default")
+        calm = tmp / "files-without-multichannel"
+        shutil.copytree(folder, calm, ignore=lambda d, names: [n for n in names if n.startswith("ch")])
+        runs["before, without the multichannel files"] = folder_run(calm, tmp / "idx-before-calm", before_src, "default")
+    runs["after"] = folder_run(folder, tmp / "idx-after", None, "default")
+    report["folder"] = runs
+    rows = ["## The whole corpus folder through `xmodal index` (offline default profile)", "",
+            "| run | exit | wall | peak RSS, process tree | summary |", "|---|---:|---:|---:|---|"]
+    for name, r in runs.items():
+        last = (r["error"] or "").strip().splitlines()[-1:] or ["killed by a signal, nothing printed"]
+        summ = ", ".join(f"{v} {k}" for k, v in (r["summary"] or {}).items() if v) or last[0]
+        rows.append(f"| {name} | {r['returncode']} | {r['seconds']:.0f} s | {mb(r['peak_rss'])} | {summ} |")
+    return rows + [""]
 
 
 def _group(rows: list[dict]) -> dict:
