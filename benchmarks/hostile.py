@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from crashkit import KILL_POINTS, concurrent_run, kill_cycle  # noqa: E402
+from crashkit import KILL_POINTS, Listener, concurrent_run, kill_cycle  # noqa: E402
 from mediagen import hostile_corpus  # noqa: E402
 
 SECRET = "XMODAL-SECRET-bench-41d2"
@@ -99,33 +99,6 @@ def after_files(cases, workers: int) -> list[dict]:
             results.append({"outcome": classify(c.expect, o.media.modality.value if o.media else None, o.error, secret),
                             "seconds": o.seconds, "rss": o.peak_rss, "error": o.error})
         return results
-
-
-class Listener:
-    def __init__(self) -> None:
-        import socket
-        import threading
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port, self.hits, self.stop = self.sock.getsockname()[1], 0, False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop:
-            try:
-                self.sock.accept()[0].close()
-                self.hits += 1
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.stop = True
-        self.thread.join(timeout=2)
-        self.sock.close()
 
 
 def tree_rss(pid: int) -> int:

@@ -8,9 +8,11 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -160,3 +162,32 @@ def concurrent_run(root: Path, writers: int = 2, files: int = 60, src: str | Non
         return {"errors": errors, "lost": len(expected - set(states)), "duplicated": idx.store.count() - len(states)}
     finally:
         idx.close()
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that counts the connections made to it (none may be)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.hits = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.hits += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(timeout=2)
+        self.sock.close()

@@ -144,16 +144,20 @@ def _sine(seconds: float, freq: float, sr: int) -> np.ndarray:
     return (0.5 * env * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def make_wav(path: str | os.PathLike, seconds: float = 1.0, freq: float = 440.0, sr: int = 16000) -> Path:
-    """A mono 16-bit PCM sine tone (stdlib `wave`)."""
+def _write_wav(path: str | os.PathLike, pcm: np.ndarray, sr: int) -> Path:
+    """Mono 16-bit PCM samples as a WAV file (stdlib `wave`)."""
     p = _prep(path)
-    pcm = (_sine(seconds, freq, sr) * 32767).astype("<i2")
     with wave.open(str(p), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(sr)
-        w.writeframes(pcm.tobytes())
+        w.writeframes(pcm.astype("<i2").tobytes())
     return p
+
+
+def make_wav(path: str | os.PathLike, seconds: float = 1.0, freq: float = 440.0, sr: int = 16000) -> Path:
+    """A mono 16-bit PCM sine tone."""
+    return _write_wav(path, _sine(seconds, freq, sr) * 32767, sr)
 
 
 # suffix -> (container format, codec, sample rate, sample format, channel layout)
@@ -657,14 +661,7 @@ def make_random_text_bytes(path: str | os.PathLike, n: int = 8192, seed: int = 0
 
 def make_odd_rate_audio(path: str | os.PathLike, sr: int = 7, seconds: float = 1.0) -> Path:
     """A WAV with an odd sample rate (1 Hz .. 384 kHz)."""
-    p = _prep(path)
-    pcm = (np.sin(np.arange(max(1, int(sr * seconds))) * 0.3) * 12000).astype("<i2")
-    with wave.open(str(p), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes(pcm.tobytes())
-    return p
+    return _write_wav(path, np.sin(np.arange(max(1, int(sr * seconds))) * 0.3) * 12000, sr)
 
 
 # ---------------------------------------------------------------- the hostile corpus

@@ -10,50 +10,20 @@ full-size corpus and measures time and memory per file.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from crashkit import Listener
 from mediagen import hostile_corpus, hostile_limits, make_audio, make_multichannel_audio, make_text
 from xmodal.media.pool import DecodeJob, DecodePool
 from xmodal.media import Limits
 
 SECRET = "XMODAL-SECRET-7f3a9c"
-
-
-class Listener:
-    """A TCP server on 127.0.0.1 that counts the connections made to it (none may be)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.hits = 0
-        self.stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.hits += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.stop = True
-        self.thread.join(timeout=2)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -337,14 +337,10 @@ class DecodePool:
 
     def _shutdown(self) -> None:
         for w in self._procs:
-            if w.proc.poll() is None:
-                w.proc.kill()
-            w.proc.wait()
-            w.conn.close()
             for _, fut in w.jobs:
                 if not fut.done():
                     fut.cancel() or fut.set_exception(RuntimeError("decode pool closed"))
-        self._procs.clear()
+        self._kill_all()
         with self._lock:
             queued = list(self._queue)
             self._queue.clear()
