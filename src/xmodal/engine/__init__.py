@@ -27,13 +27,13 @@ import numpy as np
 from xmodal.errors import XModalError
 from xmodal.media import Limits
 from xmodal.media.names import display_path
+from xmodal.media.pool import DecodePool
 from xmodal.retrieve import RETRIEVERS
 from xmodal.store import STORES, Filter, Store
 from xmodal.store.base import MANIFEST
 from xmodal.store.lock import describe_os_error
 from xmodal.types import Media, Modality, SearchResult
 
-from xmodal.media.pool import DecodePool
 from .indexer import IndexReport, Indexer, Progress, item_id_for
 from .manifest import build_manifest, check_compatible, space_for
 from .searcher import Searcher

@@ -26,12 +26,11 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 from xmodal.errors import MediaError, XModalError
 from xmodal.media import Limits, iter_files
 from xmodal.media.names import display_path, fs_path
+from xmodal.media.pool import DecodeJob, DecodePool, Outcome
 from xmodal.space import Space
 from xmodal.store import Store, pack_tokens
 from xmodal.store.lock import describe_os_error
 from xmodal.types import Embedding, Media, Modality
-
-from xmodal.media.pool import DecodeJob, DecodePool, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +136,6 @@ class Indexer:
         (only those no reader can still be on: see `LanceStore.cleanup_versions`)."""
         with self.writing():
             self.store.finalize()
-            cleanup = getattr(self.store, "cleanup_versions", None)
-            if cleanup is not None:
-                cleanup()
 
     def add(
         self,

@@ -14,13 +14,12 @@ import numpy as np
 from xmodal.errors import MediaError, XModalError
 from xmodal.media import Limits
 from xmodal.media.names import display_path
+from xmodal.media.pool import DecodeJob, DecodePool
 from xmodal.retrieve import Retriever, locate_segment
 from xmodal.space import Space, check_supported, combine
 from xmodal.store import Filter, Raw, Store
 from xmodal.store.filters import walk
 from xmodal.types import Embedding, Media, Modality, SearchResult
-
-from xmodal.media.pool import DecodeJob, DecodePool
 
 if TYPE_CHECKING:
     from xmodal.rerank import Reranker

@@ -179,18 +179,23 @@ class LanceStore(Store):
         if n == 0:
             return
         indices = {ix.name: ix for ix in self._table.list_indices()}
-        if self._fts_rows != n:
-            if any("text" in getattr(ix, "columns", []) for ix in indices.values()):
-                self._table.optimize()  # folds new rows into the existing indices
-            else:
-                with warnings.catch_warnings():  # the replacement API in 0.40 does not yet take FTS configs here
-                    warnings.simplefilter("ignore")
-                    self._table.create_fts_index("text", replace=True, with_position=False)
-            self._fts_rows = n
-        if not any(getattr(ix, "columns", []) == ["id"] for ix in indices.values()):
-            with warnings.catch_warnings():  # fast `id IN (...)` lookups; the newer call is not stable yet in 0.40
+        # called after writes only (the indexer never calls it on a run that wrote nothing, so a
+        # read-only index stays usable): fold new and changed rows into the indices, and drop the
+        # table versions no reader can still be on (see cleanup_versions)
+        if any("text" in getattr(ix, "columns", []) for ix in indices.values()):
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._table.create_scalar_index("id", index_type="BTREE", replace=True)
+                self._table.optimize(cleanup_older_than=VERSIONS_KEPT_FOR)
+        else:
+            with warnings.catch_warnings():  # the replacement API in 0.40 does not yet take FTS configs here
+                warnings.simplefilter("ignore")
+                self._table.create_fts_index("text", replace=True, with_position=False)
+        self._fts_rows = n
+        for column in ("id", "path"):  # fast `IN (...)` lookups: by id, and a commit's same-path check
+            if not any(getattr(ix, "columns", []) == [column] for ix in indices.values()):
+                with warnings.catch_warnings():  # the newer call is not stable yet in 0.40
+                    warnings.simplefilter("ignore")
+                    self._table.create_scalar_index(column, index_type="BTREE", replace=True)
         if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in indices.values()):
             log.info("building ANN index over %d items", n)
             from lancedb.index import IvfHnswSq
