@@ -240,16 +240,16 @@ def info(
 
 def _print_check(index: Path, report: Any) -> None:
     for what, n in report.repaired.items():
-        console.print(line(("repaired ", "green"), f"{what.replace('_', ' ')}: {n}"))
+        console.print(line(("repaired ", "green"), f"{what.replace('_', ' ')}: {n}"), soft_wrap=True)
     for p in report.problems:
         console.print(line(("✗ ", "red"), f"{p.kind.replace('_', ' ')}: {p.count} — ", p.detail,
-                           ("" if p.fixable else " [not fixable by --repair]", "dim")))
+                           ("" if p.fixable else " [not fixable by --repair]", "dim")), soft_wrap=True)
         for ex in p.examples:
-            console.print(line("    ", ex))
+            console.print(line("    ", ex), soft_wrap=True)
     for note in report.notes:
-        console.print(line(("note: ", "yellow"), note))
+        console.print(line(("note: ", "yellow"), note), soft_wrap=True)
     if report.ok:
-        console.print(line(("ok", "green"), f": {report.items} items, no problems in ", index))
+        console.print(line(("ok", "green"), f": {report.items} items, no problems in ", index), soft_wrap=True)
 
 
 @app.command()
