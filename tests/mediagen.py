@@ -722,7 +722,9 @@ def hostile_corpus(root: str | os.PathLike, secret_text: str, port: int, full: b
     add(make_svg_long_prologue(files / "long-prologue.svg"), "SVG long prologue", "ok:image")
     add(make_html_external(files / "external.html", secret, port), "HTML external references", "ok:text")
     add(make_deep_html(files / "deep.html", 100_000 if full else 20_000), "HTML pathological", "ok:text")
-    add(make_html(files / "long.html", body="<p>" + "word " * (1_600_000 if full else 100_000) + "</p>"), "HTML pathological", "ok:text")
+    # full size: 8 MB of visible text, over Limits.max_text_chars (5 M characters), refused in one line
+    add(make_html(files / "long.html", body="<p>" + "word " * (1_600_000 if full else 100_000) + "</p>"), "HTML pathological",
+        "error:Limits.max_text_chars" if full else "ok:text")
     add(make_long_text(files / "prose.txt", 800_000 if full else 100_000), "long text", "ok:text")
     add(make_pdf_stream_bomb(files / "stream-bomb.pdf", (1 << 30) if full else (48 << 20)), "PDF stream bomb", "error:Limits.max_pdf_stream_bytes")
     add(make_pdf_page_bomb(files / "page-bomb.pdf", 100_000 if full else 5_000), "PDF page bomb", "error:Limits.max_pages")
