@@ -57,6 +57,7 @@ def test_the_write_lock_is_reentrant_and_excludes_other_threads(tmp_path):
 # ------------------------------------------------------------------ concurrent writers
 
 
+@pytest.mark.slow  # the children load the MiniLM weights
 def test_two_index_runs_into_one_new_index_leave_each_file_once(tmp_path):
     """The reported case: both runs exited 0 with 392 and 296 rows for 200 files."""
     assert concurrent_run(tmp_path, writers=2, files=60) == {"errors": 0, "lost": 0, "duplicated": 0}
@@ -97,6 +98,7 @@ def test_concurrent_overlapping_runs_prune_and_a_reader(tmp_path):
 
 # ------------------------------------------------------------------ kill -9 at random points
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", range(len(KILL_POINTS)))
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(tmp_path, point):
     result = kill_cycle(tmp_path, point, random.Random(point))

@@ -57,6 +57,7 @@ def _check(case, outcome) -> str | None:
     return None
 
 
+@pytest.mark.slow  # builds and decodes the whole corpus (~90 files, bombs included)
 def test_every_hostile_file_is_a_clear_error_or_decoded_correctly(decoded):
     cases, outcomes, _ = decoded
     wrong = [f"{c.path.name} ({c.kind}): {why}" for c, o in zip(cases, outcomes) if (why := _check(c, o))]
@@ -64,6 +65,7 @@ def test_every_hostile_file_is_a_clear_error_or_decoded_correctly(decoded):
     assert len(cases) >= 80
 
 
+@pytest.mark.slow  # builds and decodes the whole corpus (~90 files, bombs included)
 def test_no_file_needed_a_crash_kill_or_more_than_its_budget(decoded):
     cases, outcomes, _ = decoded
     limits = hostile_limits()
@@ -73,6 +75,7 @@ def test_no_file_needed_a_crash_kill_or_more_than_its_budget(decoded):
         assert o.peak_rss <= limits.max_decode_memory, (c.path.name, o.peak_rss)
 
 
+@pytest.mark.slow  # builds and decodes the whole corpus (~90 files, bombs included)
 def test_no_secret_is_read_and_no_request_leaves(decoded):
     cases, outcomes, hits = decoded
     assert hits == 0
@@ -86,6 +89,7 @@ def test_no_secret_is_read_and_no_request_leaves(decoded):
             assert green.mean() < 0.01, c.path.name
 
 
+@pytest.mark.slow  # builds and decodes the whole corpus (~90 files, bombs included)
 def test_text_under_a_binary_extension_and_random_bytes_are_never_text(decoded):
     cases, outcomes, _ = decoded
     for c, o in zip(cases, outcomes):

@@ -1,7 +1,7 @@
 """Indexing folders nobody curated: hostile names, links and special files, foreign or broken
 index folders, read-only and full disks, concurrent writers and threads, old versions, and the
 `info --check / --repair` pair. (Hostile *content* is tests/test_hostile.py; kill -9 and
-multi-process runs are tests/test_crash.py.)"""
+multi-process runs are tests/test_crash.py.) Tests that index load the MiniLM weights: slow."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def test_foreign_lancedb_folder_is_refused_and_left_untouched(tmp_path, notes):
     assert sorted(p.relative_to(index) for p in index.rglob("*")) == before  # no manifest, no lock, nothing
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_foreign_table_under_our_manifest_is_one_line(tmp_path, notes):
     import lancedb
 
@@ -101,6 +102,7 @@ def _tree_state(folder: Path) -> dict[str, tuple[int, float]]:
     return {str(p): (p.stat().st_size, p.stat().st_mtime) for p in folder.rglob("*")}
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_a_run_with_nothing_to_do_writes_nothing(tmp_path, notes):
     """A read-only index used to fail every run: each one called optimize() (a write)."""
     idx = xmodal.open(tmp_path / "idx", TEXT)
@@ -138,6 +140,7 @@ def read_only(tmp_path):
             p.chmod(p.stat().st_mode | 0o200)
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_read_only_index_searches_skips_and_fails_writes_in_one_line(tmp_path, notes, read_only):
     index = tmp_path / "idx"
     xmodal.open(index, TEXT).add([notes])
@@ -152,6 +155,7 @@ def test_read_only_index_searches_skips_and_fails_writes_in_one_line(tmp_path, n
     assert res.exit_code == 1 and "read-only" in _one_line(res.output)
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_disk_full_is_one_line_and_keeps_what_was_committed(tmp_path, notes, monkeypatch):
     index = tmp_path / "idx"
     idx = xmodal.open(index, TEXT, batch_size=1)
@@ -174,6 +178,7 @@ def test_disk_full_is_one_line_and_keeps_what_was_committed(tmp_path, notes, mon
     assert len(rep.added) == 2 and again.stats()["items"] == 3
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_disk_full_on_a_real_small_file_system(tmp_path, notes):
     """A tmpfs of a few MB fills during indexing (root with mount rights only)."""
     mnt = tmp_path / "small"
@@ -212,6 +217,7 @@ HOSTILE_NAMES = [
 ]
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_hostile_file_names_are_indexed_found_and_shown_safely(tmp_path):
     root = tmp_path / "names"
     root.mkdir()
@@ -238,6 +244,7 @@ def test_hostile_file_names_are_indexed_found_and_shown_safely(tmp_path):
     assert "caf\\xe9 latin-1.txt" in names
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_indexed_text_with_markup_never_breaks_search_output(tmp_path):
     index = tmp_path / "idx"
     idx = xmodal.open(index, TEXT)
@@ -249,6 +256,7 @@ def test_indexed_text_with_markup_never_breaks_search_output(tmp_path):
     assert "\x1b" not in res.output and "\\x1b[31mred" in res.output and ":smile:" in res.output
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_links_out_of_the_folder_and_special_files_are_reported_not_followed(tmp_path):
     secret = make_text(tmp_path / "outside" / "passwd", "root:x:0:0:XMODAL-SECRET")
     root = tmp_path / "media"
@@ -282,6 +290,7 @@ def test_links_out_of_the_folder_and_special_files_are_reported_not_followed(tmp
     assert not any("SECRET" in r.text for r in idx.search("root password", k=10))
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_index_dot_skips_its_own_index_folder(tmp_path, monkeypatch):
     make_text(tmp_path / "a.txt", "A note about stars.")
     monkeypatch.chdir(tmp_path)
@@ -292,6 +301,7 @@ def test_index_dot_skips_its_own_index_folder(tmp_path, monkeypatch):
         assert summary["failed"] == 0 and summary["added"] + summary["skipped"] == 2  # a.txt and the profile file
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_prune_removes_items_whose_path_became_a_folder_or_fifo(tmp_path, notes):
     idx = xmodal.open(tmp_path / "idx", TEXT)
     idx.add([notes])
@@ -304,6 +314,7 @@ def test_prune_removes_items_whose_path_became_a_folder_or_fifo(tmp_path, notes)
     assert [Path(p).name for p in idx.store.file_states()] == ["sea.txt"]
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_a_file_that_vanishes_before_decoding_is_reported(tmp_path, notes):
     class DeleteOnStart:
         def start(self, total):
@@ -318,6 +329,7 @@ def test_a_file_that_vanishes_before_decoding_is_reported(tmp_path, notes):
     assert len(rep.added) == 2
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_search_by_an_8_channel_file_does_not_kill_the_process(tmp_path, notes):
     xmodal.open(tmp_path / "idx", TEXT).add([notes])
     f = make_multichannel_audio(tmp_path / "surround.wav", channels=8)
@@ -330,6 +342,7 @@ def test_search_by_an_8_channel_file_does_not_kill_the_process(tmp_path, notes):
 # ------------------------------------------------------------------ versions, check and repair
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_re_runs_do_not_pile_up_versions_and_old_ones_are_cleaned(tmp_path, notes, monkeypatch):
     idx = xmodal.open(tmp_path / "idx", TEXT)
     idx.add([notes])
@@ -353,6 +366,7 @@ def _table(idx):
     return idx.store._table
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_check_finds_and_repair_fixes_without_losing_items(tmp_path, notes):
     idx = xmodal.open(tmp_path / "idx", TEXT)
     idx.add([notes])
@@ -385,6 +399,7 @@ def test_check_finds_and_repair_fixes_without_losing_items(tmp_path, notes):
     assert again.stats()["items"] == 4
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_repair_re_embeds_a_broken_item_from_its_file(tmp_path, notes):
     idx = xmodal.open(tmp_path / "idx", TEXT)
     idx.add([notes])
@@ -399,6 +414,7 @@ def test_repair_re_embeds_a_broken_item_from_its_file(tmp_path, notes):
 # ------------------------------------------------------------------ threads
 
 
+@pytest.mark.slow  # loads the MiniLM weights
 def test_the_engine_is_safe_to_call_from_several_threads(tmp_path, notes):
     more = tmp_path / "more"
     for i in range(24):
