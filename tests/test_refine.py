@@ -115,14 +115,15 @@ def test_lazy_ocr_runs_only_on_images_without_text(results, tmp_path, monkeypatc
     import xmodal.refine.evidence as evmod
     from xmodal.llm.evidence import Evidence
 
+    from mediagen import make_audio, make_image
+
     res, segs = results
     for r in res:
-        p = tmp_path / f"{r.id}.bin"
-        p.write_bytes(b"x")
-        r.path = str(p)
+        make = {Modality.IMAGE: make_image, Modality.AUDIO: make_audio}.get(r.modality)
+        r.path = str(make(tmp_path / f"{r.id}.{'png' if r.modality == Modality.IMAGE else 'wav'}") if make else tmp_path / "x.txt")
     seen = []
-    monkeypatch.setattr(evmod, "_ocr", lambda path: seen.append(path) or [Evidence(kind="ocr", text="NO ENTRY", source="ocr")])
-    monkeypatch.setattr(evmod, "_asr", lambda path: [])
+    monkeypatch.setattr(evmod, "_ocr", lambda media: seen.append(media.path) or [Evidence(kind="ocr", text="NO ENTRY", source="ocr")])
+    monkeypatch.setattr(evmod, "_asr", lambda media: [])
     ev, notes = evmod.gather(res, segs)
     assert seen == [res[0].path]  # r1 already has OCR text, r2/r3 are not images
     assert ev[0][-1].text == "NO ENTRY" and ev[0][-1].source == "ocr"

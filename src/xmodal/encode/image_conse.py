@@ -256,6 +256,17 @@ def letterbox(img: "Image", size: int) -> tuple[np.ndarray, tuple[float, float, 
     return np.ascontiguousarray(arr), (float(ox), float(oy), float(ox + nw), float(oy + nh))
 
 
+def decode_image_file(path: str) -> "Image":
+    """The picture of an item given only by its path, decoded the way indexing does (EXIF, SVG,
+    limits, transparency) and, like indexing, in a decode worker under the per-file budgets."""
+    from ..media.pool import shared_pool
+
+    decoded = shared_pool().load(path)
+    if decoded.modality != Modality.IMAGE or not decoded.images:
+        raise MediaError(path, f"not an image: its content is {decoded.modality}")
+    return decoded.images[0]
+
+
 def grid_boxes(
     grid: int, size: int, placed: tuple[float, float, float, float], min_overlap: float = MIN_CELL_OVERLAP
 ) -> list[tuple[int, tuple[float, float, float, float]]]:
@@ -419,13 +430,8 @@ class ConSEImageEncoder(Encoder):
 
         if m.images:
             img = to_rgb(m.images[0])
-        else:  # only a path: decode it the way indexing does (EXIF, SVG, limits, transparency)
-            from ..media import load
-
-            decoded = load(m.path)
-            if decoded.modality != Modality.IMAGE or not decoded.images:
-                raise MediaError(m.path, f"not an image: its content is {decoded.modality}")
-            img = decoded.images[0]
+        else:
+            img = decode_image_file(m.path)
         try:
             pixels, placed = letterbox(img, self.size)
         except (OSError, ValueError) as e:

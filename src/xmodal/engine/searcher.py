@@ -4,17 +4,15 @@ first-stage retriever → (optionally) a reranker over the top of the list."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from xmodal.errors import MediaError, XModalError
+from xmodal.errors import XModalError
 from xmodal.media import Limits
-from xmodal.media.names import display_path
-from xmodal.media.pool import DecodeJob, DecodePool
+from xmodal.media.pool import DecodePool
 from xmodal.retrieve import Retriever, locate_segment
 from xmodal.space import Space, check_supported, combine
 from xmodal.store import Filter, Raw, Store
@@ -42,10 +40,7 @@ class Searcher:
         if text and text.strip():
             parts.append(Media(Modality.TEXT, text=text.strip()))
         if file is not None:
-            outcome = self.decoder.decode(DecodeJob(os.fspath(file), hash=False))
-            if outcome.error is not None:
-                raise MediaError(display_path(file), outcome.error)
-            media = outcome.media
+            media = self.decoder.load(file)
             check_supported(self.space, media)
             parts.append(media)
         if not parts:

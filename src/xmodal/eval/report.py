@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import math
 import mimetypes
@@ -237,24 +236,15 @@ class _MediaHtml:
 
 
 def _jpeg_thumbnail(path: Path) -> str | None:
-    """Base64 JPEG of at most THUMB_PX on a side, or None when Pillow cannot read the file."""
-    try:
-        from PIL import Image, ImageOps
+    """Base64 JPEG of at most THUMB_PX on a side, or None when the file cannot be read as an
+    image. Rendered in a decode worker under the per-file budgets, as indexing decodes it
+    (transparent stamps on white, not black)."""
+    from xmodal.errors import MediaError
+    from xmodal.media.pool import shared_pool
 
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            im.thumbnail((THUMB_PX, THUMB_PX))
-            if im.mode in ("RGBA", "LA", "P"):
-                rgba = im.convert("RGBA")
-                bg = Image.new("RGB", rgba.size, (255, 255, 255))
-                bg.paste(rgba, mask=rgba.split()[-1])  # transparent stamps on white, not black
-                im = bg
-            else:
-                im = im.convert("RGB")
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=80)
-        return base64.b64encode(buf.getvalue()).decode("ascii")
-    except Exception:  # any unreadable image just becomes a link in the report
+    try:
+        return base64.b64encode(shared_pool().thumbnail(path, "image", px=THUMB_PX)).decode("ascii")
+    except MediaError:  # any unreadable image just becomes a link in the report
         return None
 
 

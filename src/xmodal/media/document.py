@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 import threading
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterator
 
 from xmodal.errors import MediaError
 from xmodal.types import Media, Modality
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from xmodal.media import Limits
 
 
@@ -68,59 +71,85 @@ def _check_stream(path: Path, data: memoryview, start: int, limit: int, step: in
 
 
 def load(path: Path, fmt: str, limits: "Limits") -> Media:
-    check_streams(path, limits.max_pdf_stream_bytes)
-    with _PDFIUM:
-        return _load(path, fmt, limits)
+    with _document(path, limits) as pdf:
+        return _read(pdf, path, fmt, limits)
 
 
-def _load(path: Path, fmt: str, limits: "Limits") -> Media:
+def render_page(path: Path, page: int, limits: "Limits") -> "Image":
+    """Page `page` (1-based) rendered so its longer side is `limits.page_render_px` pixels, under
+    the same checks as `load` (stream inflation, page count)."""
+    with _document(path, limits) as pdf:
+        if not 1 <= page <= len(pdf):
+            raise MediaError(str(path), f"no page {page}: the PDF has {len(pdf)} pages")
+        p = pdf[page - 1]
+        try:
+            return _render(p, limits.page_render_px)
+        finally:
+            p.close()
+
+
+@contextmanager
+def _document(path: Path, limits: "Limits") -> Iterator[Any]:
+    """The open PdfDocument (1 to Limits.max_pages pages, no stream inflating past its limit),
+    under the PDFium lock; a library error inside becomes a MediaError naming the file."""
     import pypdfium2 as pdfium
 
-    try:
-        pdf = pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as e:
-        msg = str(e)
-        if "password" in msg.lower():
-            raise MediaError(str(path), "encrypted PDF (needs a password)") from None
-        raise MediaError(str(path), f"corrupt or unreadable PDF: {msg}") from None
-    try:
-        n = len(pdf)
-        if n == 0:
-            raise MediaError(str(path), "PDF has no pages")
-        if n > limits.max_pages:
-            raise MediaError(
-                str(path), f"PDF has {n} pages, over the {limits.max_pages} page limit (Limits.max_pages)"
-            )
-        texts: list[str] = []
-        images = []
-        for i in range(n):
-            page = pdf[i]
-            try:
-                tp = page.get_textpage()
-                try:
-                    texts.append(tp.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n").strip())
-                finally:
-                    tp.close()
-                # rendering is the memory-heavy part: only the first pages get pictures
-                if i < limits.max_page_renders:
-                    w, h = page.get_size()  # points (1/72 inch)
-                    scale = limits.page_render_px / max(w, h, 1.0)
-                    images.append(page.render(scale=scale).to_pil().convert("RGB"))
-            finally:
-                page.close()
-        meta = {"format": fmt, "rendered_pages": len(images)}
+    check_streams(path, limits.max_pdf_stream_bytes)
+    with _PDFIUM:
         try:
-            title = (pdf.get_metadata_dict().get("Title") or "").strip()
-            if title:
-                meta["title"] = title
-        except Exception:  # metadata is a nicety; odd encodings must not fail the load
-            pass
-    except MediaError:
-        raise
-    except Exception as e:  # PdfiumError on a broken page tree, etc.
-        raise MediaError(str(path), f"corrupt PDF: {type(e).__name__}: {e}") from None
-    finally:
-        pdf.close()
+            pdf = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as e:
+            msg = str(e)
+            if "password" in msg.lower():
+                raise MediaError(str(path), "encrypted PDF (needs a password)") from None
+            raise MediaError(str(path), f"corrupt or unreadable PDF: {msg}") from None
+        try:
+            n = len(pdf)
+            if n == 0:
+                raise MediaError(str(path), "PDF has no pages")
+            if n > limits.max_pages:
+                raise MediaError(
+                    str(path), f"PDF has {n} pages, over the {limits.max_pages} page limit (Limits.max_pages)"
+                )
+            yield pdf
+        except MediaError:
+            raise
+        except Exception as e:  # PdfiumError on a broken page tree, etc.
+            raise MediaError(str(path), f"corrupt PDF: {type(e).__name__}: {e}") from None
+        finally:
+            pdf.close()
+
+
+def _render(page: Any, px: int) -> "Image":
+    """A page as RGB, `px` pixels on its longer side."""
+    w, h = page.get_size()  # points (1/72 inch)
+    return page.render(scale=px / max(w, h, 1.0)).to_pil().convert("RGB")
+
+
+def _read(pdf: Any, path: Path, fmt: str, limits: "Limits") -> Media:
+    n = len(pdf)
+    texts: list[str] = []
+    images = []
+    for i in range(n):
+        page = pdf[i]
+        try:
+            tp = page.get_textpage()
+            try:
+                texts.append(tp.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n").strip())
+            finally:
+                tp.close()
+            # rendering is the memory-heavy part: only the first pages get pictures
+            if i < limits.max_page_renders:
+                images.append(_render(page, limits.page_render_px))
+        finally:
+            page.close()
+    meta = {"format": fmt, "rendered_pages": len(images)}
+    try:
+        title = (pdf.get_metadata_dict().get("Title") or "").strip()
+        if title:
+            meta["title"] = title
+    except Exception:  # metadata is a nicety; odd encodings must not fail the load
+        pass
     return Media(
         modality=Modality.DOCUMENT,
         path=str(path),

@@ -23,11 +23,9 @@ _DECODERS = {
 }
 
 
-def load(path: str | Path, limits: "Limits") -> Media:
-    """Decode one file. Every failure, including a library's own exception, is a MediaError."""
-    import importlib
-
-    path = Path(path)
+def checked_size(path: Path, limits: "Limits") -> int:
+    """Size of a regular file within Limits.max_file_bytes (checked before anything reads it);
+    MediaError otherwise."""
     size = _stat_regular(path)
     if size > limits.max_file_bytes:
         raise MediaError(
@@ -35,6 +33,15 @@ def load(path: str | Path, limits: "Limits") -> Media:
             f"file is {size / 2**30:.2f} GiB, over the {limits.max_file_bytes / 2**30:.2f} GiB limit "
             "(Limits.max_file_bytes)",
         )
+    return size
+
+
+def load(path: str | Path, limits: "Limits") -> Media:
+    """Decode one file. Every failure, including a library's own exception, is a MediaError."""
+    import importlib
+
+    path = Path(path)
+    size = checked_size(path, limits)
     modality, fmt = probe(path)
     decoder = importlib.import_module(_DECODERS[modality])
     try:

@@ -4,6 +4,8 @@ hang or balloon only its own worker, never the run (or the server).
     pool = DecodePool(limits, workers=2, chunk=1)
     fut = pool.submit(DecodeJob("/photos/a.jpg", size=123_456))   # a concurrent Future
     outcome = fut.result()        # Outcome(media=..., digest=...) or Outcome(error="...")
+    media = pool.load("query.jpg")  # the same, waited for; a failure is a MediaError
+    jpeg = pool.thumbnail("/videos/a.mp4", "video", t=3.0, px=320)   # rendered in a worker too
 
 * **Crash containment.** A worker that dies (SIGSEGV in FFmpeg, PDFium, cairo; SIGKILL from the
   OOM killer) fails the file it was decoding with the signal in the reason; a fresh worker takes
@@ -36,20 +38,40 @@ import time
 import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xmodal
+from xmodal.errors import MediaError
 from xmodal.media import Limits
-from xmodal.media.worker import DecodeJob, Outcome, recv, rss_bytes, run_job, send
+from xmodal.media.names import display_path
+from xmodal.media.worker import DecodeJob, Outcome, ThumbnailJob, recv, rss_bytes, run_job, send
+
+if TYPE_CHECKING:
+    from xmodal.types import Media
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DecodeJob", "DecodePool", "Outcome"]
+__all__ = ["DecodeJob", "DecodePool", "Outcome", "ThumbnailJob", "shared_pool"]
 
 _POOLS: "weakref.WeakSet[DecodePool]" = weakref.WeakSet()
+_SHARED: dict[tuple, "DecodePool"] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool(limits: Limits | None = None) -> "DecodePool":
+    """One process-wide pool per set of limits, for decodes that have no index's pool at hand
+    (an encoder given only a path, the OCR/ASR evidence of `xmodal ask`). Its workers start on
+    first use and are let go when idle, like any pool's."""
+    limits = limits or Limits()
+    key = astuple(limits)
+    with _SHARED_LOCK:
+        pool = _SHARED.get(key)
+        if pool is None or pool._closed:
+            pool = _SHARED[key] = DecodePool(limits)
+        return pool
 
 
 @atexit.register
@@ -115,8 +137,8 @@ class DecodePool:
         _POOLS.add(self)
 
     # ------------------------------------------------------------------ API
-    def submit(self, job: DecodeJob) -> "Future[Outcome]":
-        """Queue one file; the Future's result is its Outcome (never an exception, unless the
+    def submit(self, job: "DecodeJob | ThumbnailJob") -> "Future[Outcome]":
+        """Queue one file (to decode, or to render a thumbnail of); the Future's result is its Outcome (never an exception, unless the
         pool is closed). Cancelling the Future before a worker takes the file skips it."""
         if self.workers == 0:
             with self._lock:
@@ -134,9 +156,27 @@ class DecodePool:
         self._wake()
         return fut
 
-    def decode(self, job: DecodeJob) -> Outcome:
-        """Decode one file and wait for it (a query's file, an upload)."""
+    def decode(self, job: "DecodeJob | ThumbnailJob") -> Outcome:
+        """Run one job and wait for it (a query's file, an upload)."""
         return self.submit(job).result()
+
+    def load(self, path: str | os.PathLike) -> "Media":
+        """Decode one file in a worker and wait for it; a failure (a crash and an overrun
+        included) is a MediaError naming the file."""
+        return self._result(path, self.decode(DecodeJob(os.fspath(path), hash=False))).media
+
+    def thumbnail(self, path: str | os.PathLike, modality: str, *, t: float | None = None,
+                  page: int | None = None, px: int = 320) -> bytes:
+        """A JPEG of the image, of the video's frame at `t`, of the PDF's `page`, rendered in a
+        worker (`xmodal.media.thumbnail.render`); a failure is a MediaError naming the file."""
+        job = ThumbnailJob(os.fspath(path), modality, t=t, page=page, px=px)
+        return self._result(path, self.decode(job)).data
+
+    @staticmethod
+    def _result(path: str | os.PathLike, outcome: Outcome) -> Outcome:
+        if outcome.error is not None:
+            raise MediaError(display_path(path), outcome.error)
+        return outcome
 
     def close(self) -> None:
         """Kill the workers; queued files are cancelled."""

@@ -146,19 +146,54 @@ def _sample_seeking(container: Any, stream: Any, targets: list[float], sp: _Samp
     return images, times
 
 
-def load(path: Path, fmt: str, limits: "Limits") -> Media:
+def _open(path: Path, fmt: str) -> Any:
     import av
 
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        return av.open(str(path), metadata_errors="ignore")
     except Exception as e:
         raise MediaError(str(path), f"corrupt or unreadable {fmt} video: {e}") from None
+
+
+def _picture_stream(path: Path, container: Any) -> Any:
+    """The first video stream that is not a cover picture."""
+    import av
+
     attached = int(av.stream.Disposition.attached_pic)
+    vstreams = [s for s in container.streams.video if not int(s.disposition) & attached]
+    if not vstreams:
+        raise MediaError(str(path), "no video stream in the file")
+    return vstreams[0]
+
+
+def frame_at(path: Path, fmt: str, t: float, limits: "Limits") -> "Image":
+    """The first frame at or after `t` seconds (the last one decoded when `t` is past the end),
+    scaled to at most `limits.image_max_side`: the picture of the moment a search matched."""
+    import av
+
+    with _open(path, fmt) as container:
+        v = _picture_stream(path, container)
+        sp = _Sampler(v, limits)
+        try:
+            container.seek(int((max(t, 0.0) + sp.start) / sp.tb), stream=v, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            container.seek(0)
+        last = None
+        for frame in _decode_frames(container, v):
+            last = frame
+            if sp.time(frame) >= t - sp.tol:
+                break
+        if last is None:
+            raise MediaError(str(path), f"no video frame at {t:.1f} s")
+        return sp.image(last)
+
+
+def load(path: Path, fmt: str, limits: "Limits") -> Media:
+    import av
+
+    container = _open(path, fmt)
     with container:
-        vstreams = [s for s in container.streams.video if not int(s.disposition) & attached]
-        if not vstreams:
-            raise MediaError(str(path), "no video stream in the file")
-        v = vstreams[0]
+        v = _picture_stream(path, container)
         has_audio_stream = bool(container.streams.audio)
         dur = stream_seconds(container, v)
         if dur is None:

@@ -1,4 +1,5 @@
-"""The decoding side of a decode worker: one job (hash, probe, decode one file) → one outcome.
+"""The decoding side of a decode worker: one job (hash, probe, decode one file; or render a
+thumbnail of one) → one outcome.
 
 `run_job` is what a worker does for each file; `main` is the loop of a worker *process*
 (`python -m xmodal.media.worker FD`), which `xmodal.media.pool.DecodePool` starts, feeds
@@ -43,49 +44,66 @@ class DecodeJob:
     size: int | None = None
     hash: bool = True
 
+    def run(self, limits: "Limits") -> "Outcome":
+        from xmodal.media import content_hash, load, probe
+        from xmodal.media.loader import checked_size
+
+        path = Path(self.path)
+        checked_size(path, limits)  # before hashing: 3 GiB is not read just to be refused
+        digest = content_hash(path) if self.hash else None
+        if self.prev_hash is not None and digest == self.prev_hash:
+            return Outcome(digest=digest, unchanged=True)
+        if self.modalities is not None:  # refuse what the profile cannot embed before decoding it
+            modality, _ = probe(path)
+            if modality.value not in self.modalities:
+                raise MediaError(self.path, f"profile {self.profile!r} cannot embed {modality} items")
+        return Outcome(media=load(path, limits), digest=digest)
+
+
+@dataclass
+class ThumbnailJob:
+    """A JPEG thumbnail of an indexed file (`xmodal.media.thumbnail.render`): `modality` is what
+    it was indexed as, `t` the video time, `page` the PDF page, `px` the longer side."""
+
+    path: str
+    modality: str
+    t: float | None = None
+    page: int | None = None
+    px: int = 320
+    size: int | None = None
+
+    def run(self, limits: "Limits") -> "Outcome":
+        from xmodal.media.thumbnail import render
+
+        return Outcome(data=render(Path(self.path), self.modality, t=self.t, page=self.page, px=self.px, limits=limits))
+
 
 @dataclass
 class Outcome:
-    """What came of a job: media (or None with `unchanged`), or the reason it failed."""
+    """What came of a job: media (or None with `unchanged`), a thumbnail's bytes, or the reason it failed."""
 
     media: "Media | None" = None
     digest: str | None = None
     unchanged: bool = False
+    data: bytes | None = None
     error: str | None = None
     seconds: float = 0.0
     peak_rss: int = 0  # bytes the worker grew by while decoding (0 where not measured)
 
 
-def run_job(job: DecodeJob, limits: "Limits") -> Outcome:
-    """Decode one file. Every failure becomes Outcome.error; nothing raises but a crash."""
-    from xmodal.media import content_hash, load, probe
-    from xmodal.media.sniff import _stat_regular
-
+def run_job(job: "DecodeJob | ThumbnailJob", limits: "Limits") -> Outcome:
+    """Run one job. Every failure becomes Outcome.error; nothing raises but a crash."""
     t0 = time.perf_counter()
-    path = Path(job.path)
     try:
-        size = _stat_regular(path)
-        if size > limits.max_file_bytes:  # before hashing: 3 GiB is not read just to be refused
-            raise MediaError(
-                job.path,
-                f"file is {size / 2**30:.2f} GiB, over the {limits.max_file_bytes / 2**30:.2f} GiB limit "
-                "(Limits.max_file_bytes)",
-            )
-        digest = content_hash(path) if job.hash else None
-        if job.prev_hash is not None and digest == job.prev_hash:
-            return Outcome(digest=digest, unchanged=True, seconds=time.perf_counter() - t0)
-        if job.modalities is not None:  # refuse what the profile cannot embed before decoding it
-            modality, _ = probe(path)
-            if modality.value not in job.modalities:
-                raise MediaError(job.path, f"profile {job.profile!r} cannot embed {modality} items")
-        media = load(path, limits)
-        return Outcome(media=media, digest=digest, seconds=time.perf_counter() - t0)
+        out = job.run(limits)
     except MediaError as exc:
-        return Outcome(error=exc.reason, seconds=time.perf_counter() - t0)
+        out = Outcome(error=exc.reason)
     except MemoryError:
-        return Outcome(error="out of memory while decoding", seconds=time.perf_counter() - t0)
+        out = Outcome(error="out of memory while decoding")
     except Exception as exc:  # a decoder bug must not stop the run
-        return Outcome(error=f"could not decode: {type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
+        out = Outcome(error=f"could not decode: {type(exc).__name__}: {exc}")
+    out.seconds = time.perf_counter() - t0
+    return out
 
 
 # ------------------------------------------------------------------ the wire

@@ -9,28 +9,26 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..errors import MediaError
 from ..llm.evidence import Evidence, item_evidence
-from ..types import Modality, SearchResult, Segment
+from ..media.pool import DecodePool, shared_pool
+from ..types import Media, Modality, SearchResult, Segment
 
 log = logging.getLogger(__name__)
 _ASR: Any = None
 
 
-def _ocr(path: str) -> list[Evidence]:
+def _ocr(media: Media) -> list[Evidence]:
     from ..encode.ocr import OCR
-    from ..media import load
 
-    media = load(Path(path))
     text, conf = OCR().read(media.images[0]) if media.images else ("", 0.0)
     return [Evidence(kind="ocr", text=text[:600], source="ocr")] if text.strip() else []
 
 
-def _asr(path: str) -> list[Evidence]:
+def _asr(media: Media) -> list[Evidence]:
     global _ASR
     from ..encode.audio import SpeechSoundAudioEncoder
-    from ..media import load
 
-    media = load(Path(path))
     if media.audio is None or len(media.audio) == 0:
         return []
     if _ASR is None:
@@ -47,9 +45,11 @@ def gather(
     augment: bool = True,
     time_budget_s: float = 10.0,
     max_chars: int = 600,
+    decoder: DecodePool | None = None,
 ) -> tuple[list[list[Evidence]], list[str]]:
     """(evidence per result, notes). OCR/ASR run only on images / audio / video that have no
-    extracted text yet and whose file exists, and stop when the time budget is spent."""
+    extracted text yet and whose file exists, and stop when the time budget is spent. Files are
+    decoded by `decoder` (default: the process's shared decode pool)."""
     t0 = time.perf_counter()
     out, notes, skipped = [], [], 0
     for r in results:
@@ -66,9 +66,12 @@ def gather(
                 skipped += 1
             else:
                 try:
-                    ev.extend(job(r.path))
+                    # decoded in a worker under the per-file budgets: the file may have changed
+                    # since it was indexed, into one that crashes or hangs a decoder
+                    ev.extend(job((decoder or shared_pool()).load(r.path)))
                 except Exception as exc:  # augmentation is a bonus: never fatal
-                    notes.append(f"{r.path}: {'OCR' if job is _ocr else 'speech recognition'} failed: {exc}")
+                    why = exc.reason if isinstance(exc, MediaError) else exc
+                    notes.append(f"{r.path}: {'OCR' if job is _ocr else 'speech recognition'} failed: {why}")
         out.append(ev)
     if skipped:
         notes.append(f"OCR/ASR skipped on {skipped} item(s): augmentation budget of {time_budget_s:g} s spent")

@@ -101,7 +101,7 @@ class Service:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)  # uploads/ only once something is uploaded
         for stale in self.tmp_dir.iterdir():  # a killed server leaves its query files behind
             stale.unlink(missing_ok=True)
-        self.thumbs = ThumbnailCache(self.work_dir / "thumbnails", settings.thumbnail_px, index.limits)
+        self.thumbs = ThumbnailCache(self.work_dir / "thumbnails", settings.thumbnail_px, index.decoder)
         self.rw = ReadWriteLock()
         self.warm = Warmup()
         self.jobs = Jobs()
