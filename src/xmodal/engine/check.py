@@ -177,7 +177,7 @@ def repair(index: "Index") -> CheckReport:
     store, indexer = index.store, index.indexer
     done: dict[str, int] = defaultdict(int)
     reembed: dict[str, str] = {}  # id -> file to embed again
-    with indexer.writing():
+    with indexer.writing("repairing the index"):
         s = _scan(index)
         # 1. one row per id: keep the newest (highest mtime, then the last written)
         extra = []

@@ -29,7 +29,7 @@ from xmodal.media.names import display_path, fs_path
 from xmodal.media.pool import DecodeJob, DecodePool, Outcome
 from xmodal.space import Space
 from xmodal.store import Store, pack_tokens
-from xmodal.store.lock import describe_os_error
+from xmodal.store.lock import describe_os_error, doing
 from xmodal.types import Embedding, Media, Modality
 
 log = logging.getLogger(__name__)
@@ -114,12 +114,13 @@ class Indexer:
 
     # ------------------------------------------------------------------ writes, under the lock
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the store's write lock on its latest version; OS errors (a full disk, a
-        read-only index) become one-line XModalErrors. Committed batches stay committed."""
+    def writing(self, what: str = "") -> Iterator[None]:
+        """Hold the store's write lock on its latest version, saying `what` for (a writer that
+        gives up waiting names it); OS errors (a full disk, a read-only index) become one-line
+        XModalErrors. Committed batches stay committed."""
         where = getattr(self.store, "path", "the index")
         try:
-            with self.store.write_lock():
+            with doing(what), self.store.write_lock():
                 self.store.refresh()
                 yield
         except XModalError:
@@ -134,7 +135,7 @@ class Indexer:
     def finalize(self) -> None:
         """After writes: refresh the full-text and ANN indices, and drop old table versions
         (only those no reader can still be on: see `LanceStore.cleanup_versions`)."""
-        with self.writing():
+        with self.writing("refreshing the search indices"):
             self.store.finalize()
 
     def add(
@@ -220,7 +221,8 @@ class Indexer:
         gone = {p: s["id"] for p, s in self.store.file_states().items() if not _is_regular(fs_path(p))}
         if not gone:
             return False
-        with self.writing():  # re-check on the latest version: another run may have re-added some
+        # re-check on the latest version: another run may have re-added some
+        with self.writing(f"removing {len(gone)} items whose files are gone"):
             fresh = self.store.file_states(list(gone))
             ids = [s["id"] for p, s in fresh.items() if not _is_regular(fs_path(p))]
             self.store.delete(ids)
@@ -327,7 +329,7 @@ class Indexer:
             done.append(job)
         if not records and not touched:
             return False
-        with self.writing():
+        with self.writing(f"committing {len(records) + len(touched)} files"):
             # what the table holds for these paths *now* (another writer may have committed
             # them since this run started): the item each file had under another id goes in
             # the same commit, so a path is never twice in the index and never missing
@@ -390,7 +392,7 @@ class Indexer:
                 self._record(item[0], "", m, e, digest, 0.0, len(item[1]), item[2] if len(item) > 2 else {})
                 for (item, digest), m, e in zip(todo, media, embs)
             ]
-            with self.writing():
+            with self.writing(f"committing {len(records)} texts"):
                 self.store.upsert(records)
             for item, _ in todo:
                 (report.updated if item[0] in existing else report.added).append(item[0])
@@ -403,7 +405,7 @@ class Indexer:
         ids = list(ids)
         if not ids:
             return 0
-        with self.writing():
+        with self.writing(f"deleting {len(ids)} items"):
             n = self.store.delete(ids)
         if n:
             self.finalize()

@@ -18,7 +18,7 @@ import numpy as np
 
 from .base import FILTERABLE, MANIFEST, Store
 from .filters import And, Eq, Filter, In, IsNull, Like, Not, Or, Prefix, Range, Raw, TextMatch, check_dialect, escape_like
-from .lock import LOCK_FILE, FolderLock, WriteLock
+from .lock import DEFAULT_TIMEOUT_S, LOCK_FILE, FolderLock, WriteLock
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,10 @@ class LanceStore(Store):
 
     filter_dialect = "lancedb"
 
-    def __init__(self, path: str | Path, dim: int, ann_threshold: int = 50_000):
+    def __init__(self, path: str | Path, dim: int, ann_threshold: int = 50_000,
+                 lock_timeout: float | None = DEFAULT_TIMEOUT_S):
+        """lock_timeout: how long a writer waits for the index's write lock before it gives up
+        naming the holder (`store/lock.py`; None: as long as it takes)."""
         os.environ.setdefault("LANCE_LOG", "error")  # Lance's Rust side warns on every query otherwise
         import lancedb
 
@@ -111,6 +114,7 @@ class LanceStore(Store):
         self.path.mkdir(parents=True, exist_ok=True)
         self.dim = dim
         self.ann_threshold = ann_threshold
+        self.lock_timeout = lock_timeout
         # readers move to what other processes committed within seconds (a server sees a CLI
         # run's items), and never read a version older than that: the version clean-up relies on it
         self._db = lancedb.connect(str(self.path), read_consistency_interval=READ_CONSISTENCY)
@@ -313,7 +317,7 @@ class LanceStore(Store):
 
     def write_lock(self) -> WriteLock:
         if self._lock is None:
-            self._lock = FolderLock(self.path)
+            self._lock = FolderLock(self.path, timeout=self.lock_timeout)
         return self._lock
 
     def refresh(self) -> None:

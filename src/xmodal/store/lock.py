@@ -11,7 +11,11 @@ A `WriteLock` is a small interface so that each store brings the lock its storag
 
 * a local folder: `FolderLock`, `flock(2)` on `<folder>/.xmodal-write.lock`. The kernel drops
   the lock when its holder dies (kill -9, OOM, power loss on the local disk), so a crash never
-  leaves a stale lock; the file records the owner (pid, host, since when, what) for messages.
+  leaves a stale lock; the file records the owner (pid, host, since when, its command line, and
+  what it is doing under the lock, `doing(...)`) for messages. A writer waits at most
+  `timeout` seconds (`DEFAULT_TIMEOUT_S` unless told otherwise; `xmodal index --lock-timeout`),
+  then fails with `IndexBusy` naming the holder: a holder that hangs (stopped, stuck on a dead
+  network disk) must not make every other writer hang with it.
 * object storage (S3 and the like, issue #12), where no file lock exists: a lease object written
   with a conditional put (`If-None-Match: *`) holding the owner and an expiry that the holder
   renews while it writes; a lease past its expiry counts as stale and may be replaced by a
@@ -29,13 +33,31 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import XModalError
 
 LOCK_FILE = ".xmodal-write.lock"
+# a commit holds the lock for one batch, a prune or an index build: seconds, minutes for the
+# vector index of millions of rows; a writer that has waited this long has met a stuck holder
+DEFAULT_TIMEOUT_S = 600.0
+
+_DOING: ContextVar[str] = ContextVar("xmodal_write_lock_doing", default="")
+
+
+@contextmanager
+def doing(what: str) -> Iterator[None]:
+    """Say what the write lock taken inside this block is for ("committing 32 files"): the lock
+    records it, and a writer that gives up waiting names it."""
+    token = _DOING.set(what)
+    try:
+        yield
+    finally:
+        _DOING.reset(token)
 
 
 class IndexBusy(XModalError):
@@ -48,11 +70,17 @@ class LockOwner:
     host: str
     since: float  # time.time() when it took the lock
     what: str = ""  # the command line, shortened
+    doing: str = ""  # what it does under the lock (`doing(...)`)
 
     def describe(self) -> str:
         age = max(0.0, time.time() - self.since)
+        doing = f", {self.doing}" if self.doing else ""
         what = f" ({self.what})" if self.what else ""
-        return f"pid {self.pid} on {self.host}, for {age:.0f} s{what}"
+        return f"pid {self.pid} on {self.host}, for {age:.0f} s{doing}{what}"
+
+
+def _this_process() -> LockOwner:
+    return LockOwner(os.getpid(), socket.gethostname(), time.time(), " ".join(sys.argv)[:200], _DOING.get())
 
 
 class WriteLock(ABC):
@@ -65,6 +93,7 @@ class WriteLock(ABC):
     def __init__(self) -> None:
         self._local = threading.RLock()
         self._depth = 0
+        self._holder: tuple[str, LockOwner] | None = None  # (thread name, record) while held here
 
     @abstractmethod
     def _acquire(self, timeout: float | None) -> None:
@@ -78,11 +107,16 @@ class WriteLock(ABC):
         """Who holds (or last held) the lock, as far as the lock can tell."""
 
     def acquire(self, timeout: float | None = None) -> None:
+        start = time.monotonic()
         if not self._local.acquire(timeout=-1 if timeout is None else timeout):
-            raise IndexBusy(f"index write lock busy in this process for over {timeout:.0f} s")
+            held = self._holder
+            by = f" by thread {held[0]} ({held[1].describe()})" if held else ""
+            raise IndexBusy(f"the index write lock is held in this process{by}; waited {timeout:.0f} s")
         try:
             if self._depth == 0:
-                self._acquire(timeout)
+                # the time spent waiting for this process's other threads counts against the budget
+                self._acquire(None if timeout is None else max(0.0, timeout - (time.monotonic() - start)))
+                self._holder = (threading.current_thread().name, _this_process())
         except BaseException:
             self._local.release()
             raise
@@ -92,6 +126,7 @@ class WriteLock(ABC):
         self._depth -= 1
         try:
             if self._depth == 0:
+                self._holder = None
                 self._release()
         finally:
             self._local.release()
@@ -122,7 +157,7 @@ class FolderLock(WriteLock):
 
     POLL_S = 0.05
 
-    def __init__(self, folder: str | Path, timeout: float | None = None):
+    def __init__(self, folder: str | Path, timeout: float | None = DEFAULT_TIMEOUT_S):
         super().__init__()
         self.file = Path(folder) / LOCK_FILE
         self.timeout = timeout  # default for acquire(); None waits as long as it takes
@@ -145,11 +180,13 @@ class FolderLock(WriteLock):
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if timeout is not None and time.monotonic() - start > timeout:
+                    if timeout is not None and time.monotonic() - start >= timeout:
                         owner = self.owner()
                         raise IndexBusy(
-                            f"{self.file.parent}: another writer holds the index"
-                            f"{f' ({owner.describe()})' if owner else ''}; waited {timeout:.0f} s"
+                            f"{self.file.parent}: another writer holds the index's write lock"
+                            f"{f' ({owner.describe()})' if owner else ''}; gave up after waiting {timeout:.0f} s. "
+                            "A writer holds it only while it commits: try again when it is done, stop it if it "
+                            "is stuck, or wait longer (--lock-timeout)"
                         ) from None
                     time.sleep(self.POLL_S)
                 except OSError as exc:
@@ -159,7 +196,7 @@ class FolderLock(WriteLock):
                             "xmodal cannot keep concurrent writers apart here"
                         ) from None
                     raise
-            me = LockOwner(os.getpid(), socket.gethostname(), time.time(), " ".join(sys.argv)[:200])
+            me = _this_process()
             try:  # the record is informational: a full disk must not stop a writer that could commit
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, json.dumps(me.__dict__).encode(), 0)
