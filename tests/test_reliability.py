@@ -448,3 +448,31 @@ def test_the_engine_is_safe_to_call_from_several_threads(tmp_path, notes):
     assert errors == []
     assert idx.stats()["items"] == 27 == len(idx.store.file_states())
     assert idx.check().ok
+
+
+def test_a_text_too_long_to_embed_fails_before_any_embedding(tmp_path, monkeypatch):
+    """The budgets covered decoding only: a 5 M-character text passed them, then took minutes in
+    the text model. Over Limits.max_embed_chars a text or document now fails in one line, before
+    the encoder sees it (benchmarks/embed_budget.py), and texts under it embed as before."""
+    from mediagen import make_long_text, make_pdf
+    from xmodal.encode.text_minilm import MiniLMTextEncoder
+    from xmodal.errors import MediaError
+    from xmodal.media import Limits
+
+    embedded = []
+    monkeypatch.setattr(MiniLMTextEncoder, "encode", lambda self, media: embedded.append(media) or pytest.fail("embedded"))
+    long = make_long_text(tmp_path / "d" / "long.txt", 12_000)
+    make_pdf(tmp_path / "d" / "long.pdf", ["Soup and stew and bread. " * 100] * 3)
+    idx = xmodal.open(tmp_path / "idx", {**TEXT, "document": {"encoder": "pages"}}, limits=Limits(max_embed_chars=5_000))
+    report = idx.add([tmp_path / "d"])
+    failed = dict((Path(p).name, reason) for p, reason in report.failed)
+    assert set(failed) == {"long.txt", "long.pdf"} and report.added == []
+    assert "over the 5,000-character embedding limit (Limits.max_embed_chars)" in failed["long.txt"]
+    assert failed["long.pdf"].startswith("document of ")
+    texts = idx.add_texts([("big", "word " * 2000)])
+    assert texts.failed == [("big", "text of 10,000 characters is over the 5,000-character embedding limit "
+                                    "(Limits.max_embed_chars); not embedded")]
+    with pytest.raises(MediaError, match=r"long\.txt: text of [\d,]+ characters is over"):
+        idx.search(file=long)  # a query file too
+    assert embedded == [] and idx.stats()["items"] == 0
+    assert Limits().max_embed_chars == 1_000_000  # the default: a long book embeds, a 5 M-character dump does not

@@ -76,6 +76,17 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
+def embed_size_error(media: Media, limits: Limits) -> str | None:
+    """Why a decoded text or document is too long to embed (Limits.max_embed_chars), or None.
+    Embedding time grows with the length (one model run per chunk): a 5 M-character text took
+    minutes, so it fails here, before any of them is spent, like a file over a decode limit."""
+    n = len(media.text or "") if media.modality in (Modality.TEXT, Modality.DOCUMENT) else 0
+    if n <= limits.max_embed_chars:
+        return None
+    return (f"{media.modality} of {n:,} characters is over the {limits.max_embed_chars:,}-character embedding limit "
+            "(Limits.max_embed_chars); not embedded")
+
+
 def media_bytes(media: Media) -> int:
     """Rough memory held by decoded media (pixels, samples, text)."""
     n = sum(im.width * im.height * len(im.getbands()) for im in media.images)
@@ -235,10 +246,11 @@ class Indexer:
         held = 0
         wrote = False
         for job, outcome in self._decoded(jobs):
-            if outcome.error is not None:
-                report.failed.append((job.display, outcome.error))
+            error = outcome.error if outcome.media is None else embed_size_error(outcome.media, self.limits)
+            if error is not None:
+                report.failed.append((job.display, error))
                 if progress:
-                    progress.item(job.display, "failed", outcome.error)
+                    progress.item(job.display, "failed", error)
                 continue
             if outcome.unchanged:  # content unchanged, only the mtime moved: remember the new one
                 touched.append(job)
@@ -380,8 +392,11 @@ class Indexer:
             todo = []
             for item in chunk:
                 digest = hashlib.blake2b(item[1].encode(), digest_size=16).hexdigest()
+                error = embed_size_error(Media(Modality.TEXT, text=item[1]), self.limits)
                 if existing.get(item[0]) == digest:
                     report.skipped.append(item[0])
+                elif error is not None:
+                    report.failed.append((item[0], error))
                 else:
                     todo.append((item, digest))
             if not todo:

@@ -10,14 +10,17 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from xmodal.errors import XModalError
+from xmodal.errors import MediaError, XModalError
 from xmodal.media import Limits
+from xmodal.media.names import display_path
 from xmodal.media.pool import DecodePool
 from xmodal.retrieve import Retriever, locate_segment
 from xmodal.space import Space, check_supported, combine
 from xmodal.store import Filter, Raw, Store
 from xmodal.store.filters import walk
 from xmodal.types import Embedding, Media, Modality, SearchResult
+
+from .indexer import embed_size_error
 
 if TYPE_CHECKING:
     from xmodal.rerank import Reranker
@@ -41,6 +44,9 @@ class Searcher:
             parts.append(Media(Modality.TEXT, text=text.strip()))
         if file is not None:
             media = self.decoder.load(file)
+            too_long = embed_size_error(media, self.limits)
+            if too_long:
+                raise MediaError(display_path(file), too_long)
             check_supported(self.space, media)
             parts.append(media)
         if not parts:

@@ -43,6 +43,10 @@ class Limits:
     max_video_seconds: float = 3 * 3600.0
     max_pages: int = 2000
     max_text_chars: int = 5_000_000
+    # characters of a text or document that are embedded: each 150 characters or so is one more
+    # chunk through the text model, so a longer one fails before its minutes of embedding are
+    # spent (checked by the engine after decoding; vectors of shorter texts are unaffected)
+    max_embed_chars: int = 1_000_000
     video_fps: float = 1.0  # frames sampled per second of video
     max_frames: int = 32  # longer videos are sampled uniformly instead
     image_max_side: int = 1024  # decoded images/frames are downscaled to this longer side
