@@ -96,6 +96,27 @@ def test_text_search_finds_the_matched_second_and_hides_paths(client, built):
     _no_server_paths(r.text, folder)
 
 
+def test_video_results_carry_the_sense_that_matched_and_the_rerankers_reason(client, built, monkeypatch):
+    idx, _, _ = built
+    [clip] = client.get("/v1/search", params={"q": "a red picture", "modality": "video"}).json()["results"]
+    seg = clip["segment"]
+    assert seg["evidence"] == "picture" and seg["end"] > seg["start"] >= 0  # a silent clip: what is seen carried it
+    assert clip["where"].endswith(" (picture)") and clip["thumbnail_url"].endswith(f"?t={seg['start']:.1f}")
+
+    from xmodal.rerank import Reranker, RerankScore
+    from xmodal.types import Segment
+
+    class HeardAt(Reranker):  # what the audio-visual reranker returns: a moment, its sense, a reason
+        def rerank(self, query, candidates):
+            moment = Segment("window", start=1.0, end=2.0, evidence="sound")
+            return [RerankScore(1.0, segment=moment, reason="audio-visual match on 00:01.0-00:02.0 (sound)") for _ in candidates]
+
+    monkeypatch.setitem(idx.searcher._rerankers, "attention", HeardAt())
+    [heard] = client.get("/v1/search", params={"q": "a dog barking", "modality": "video", "rerank": "attention"}).json()["results"]
+    assert heard["segment"] == {"kind": "window", "index": 0, "start": 1.0, "end": 2.0, "evidence": "sound"}
+    assert heard["where"] == "00:01.0-00:02.0 (sound)" and heard["meta"]["reason"] == "audio-visual match on 00:01.0-00:02.0 (sound)"
+
+
 def test_pagination_pages_through_the_same_list(client):
     full = client.get("/v1/search", params={"q": "a red picture", "k": 6}).json()["results"]
     p1 = client.get("/v1/search", params={"q": "a red picture", "k": 3}).json()

@@ -145,6 +145,48 @@ def test_text_search_results_images_and_players_at_the_matched_time(page, site, 
     _shot(page, "serve-results.png", tmp_path)
 
 
+def test_video_results_say_whether_the_match_was_heard_seen_or_both(page, site, tmp_path):
+    base, _, _, _ = site
+    # the real API: the test clip is silent, so its match is carried by the picture
+    [clip] = httpx.get(f"{base}/v1/search", params={"q": "a red picture", "modality": "video"}).json()["results"]
+    seg, span = clip["segment"], clip["where"].removesuffix(" (picture)")
+    assert seg["evidence"] == "picture" and clip["where"] == f"{span} (picture)"
+    page.goto(base + "/?q=a+red+picture&m=video")
+    card = page.locator(".card.video")
+    expect(card.locator(".sense")).to_have_text("seen")
+    expect(card.locator(".where")).to_have_text(span)  # the span, then the badge
+    expect(card.locator("video")).to_have_attribute("aria-label", f"clip.webm, from {span}, seen")
+
+    # each sense, and the reason a reranker gives: the same answer, varied on its way to the page
+    spans = []
+
+    def senses(route):
+        answer = route.fetch()
+        body = answer.json()
+        [r] = body["results"]
+        spans.append(r["segment"])
+        body["results"] = [
+            {**r, "id": f"{r['id']}-{ev}", "segment": {**r["segment"], "evidence": ev},
+             "where": f"{r['where'].removesuffix(' (picture)')} ({ev})", "meta": {**r["meta"], "reason": f"audio-visual match, {ev} carried it"}}
+            for ev in ("sound", "both", "picture")]
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/v1/search?*", senses)
+    page.goto(base + "/?q=a+dog+barking&m=video")
+    expect(page.locator(".card.video")).to_have_count(3)
+    expect(page.locator(".card.video .sense")).to_have_text(["heard", "heard and seen", "seen"])
+    expect(page.locator(".card.video .match-reason")).to_have_text(
+        ["audio-visual match, sound carried it", "audio-visual match, both carried it", "audio-visual match, picture carried it"])
+    want = spans[-1]
+    for m in _wait_media_ready(page, ".card.video video"):  # each player starts at the matched span
+        assert abs(m["t"] - want["start"]) < 0.05 and m["src"].endswith(f"#t={want['start']:.2f},{want['end']:.2f}")
+    sense = page.locator(".card.video .sense").first
+    assert sense.get_attribute("title") == "matched by what is heard at this moment"
+    colours = page.eval_on_selector_all(".card.video .sense", "els => els.map(e => getComputedStyle(e).backgroundColor)")
+    assert len(set(colours)) == 3  # told apart at a glance, and in words for screen readers
+    _shot(page, "serve-senses.png", tmp_path)
+
+
 def test_upload_drop_and_paste_a_file_as_the_query(page, site):
     base, media, _, _ = site
     page.goto(base + "/")

@@ -184,6 +184,27 @@ function fragment(seg) {
   return `#t=${seg.start.toFixed(2)}${end}`;
 }
 
+// a video's match says which sense carried it (segment.evidence): shown as a badge in words
+const SENSES = {
+  sound: ["heard", "matched by what is heard at this moment"],
+  picture: ["seen", "matched by what is seen at this moment"],
+  both: ["heard and seen", "matched by what is heard and what is seen at this moment"],
+};
+
+function matched(r) {
+  // {span: the matched time span, page or region; sense: [words, explanation] or null}
+  const ev = (r.segment && r.segment.evidence) || "";
+  const sense = SENSES[ev] || null;
+  // `where` ends with " (sound)" etc. when the sense is known: the badge says it instead
+  const span = r.where && sense ? r.where.replace(` (${ev})`, "") : r.where;
+  return { span, sense };
+}
+
+function described(label, r) {
+  const { span, sense } = matched(r);
+  return `${label}${span ? ", from " + span : ""}${sense ? ", " + sense[0] : ""}`;
+}
+
 function picture(src, alt, cls) {
   // the frame takes the picture's own aspect ratio, so a box drawn in % of it lands on the picture
   const img = el("img", { src, alt, loading: "lazy" });
@@ -207,11 +228,11 @@ function mediaBlock(r) {
   }
   if (r.modality === "video" && r.media_url) {
     return el("div", { class: "media-box" }, el("video", { controls: true, preload: "metadata", src: r.media_url + fragment(seg),
-      poster: r.thumbnail_url, "aria-label": `${label}${r.where ? ", from " + r.where : ""}` }));
+      poster: r.thumbnail_url, "aria-label": described(label, r) }));
   }
   if (r.modality === "audio" && r.media_url) {
     return el("audio", { controls: true, preload: "metadata", src: r.media_url + fragment(seg),
-                          "aria-label": `${label}${r.where ? ", from " + r.where : ""}` });
+                          "aria-label": described(label, r) });
   }
   if (r.modality === "document" && r.thumbnail_url) {
     const page = seg.page || 1;
@@ -232,11 +253,16 @@ function card(r, rank) {
   const snippet = (r.segment && r.segment.text) || r.text || "";
   const like = el("button", { type: "button", class: "similar", text: "More like this", "aria-label": `More like ${title}` });
   like.addEventListener("click", () => moreLike(r.id, title));
+  const { span, sense } = matched(r);
+  const reason = (r.meta && typeof r.meta.reason === "string" && r.meta.reason) || "";  // set by a reranker
   return el("li", { class: `card ${r.modality}`, "data-id": r.id, "data-modality": r.modality },
     mediaBlock(r),
     el("div", { class: "body" },
       el("h3", { class: "name", text: `${rank}. ${title}` }),
-      el("p", { class: "badges" }, el("span", { class: "mod", text: r.modality }), r.where ? el("span", { class: "where", text: r.where }) : null),
+      el("p", { class: "badges" }, el("span", { class: "mod", text: r.modality }),
+        span ? el("span", { class: "where", text: span }) : null,
+        sense ? el("span", { class: `sense ${r.segment.evidence}`, text: sense[0], title: sense[1] }) : null),
+      reason ? el("p", { class: "match-reason", text: reason }) : null,
       el("p", { class: "score" }, "score ", el("strong", { text: fmt(r.score) })),
       stages(r.scores),
       snippet ? el("p", { class: "snippet", text: snippet.slice(0, 280) }) : null,
