@@ -177,3 +177,16 @@ def test_evaluation_report_pictures_decode_in_a_worker(tmp_path, no_decoding_her
     thumb = _jpeg_thumbnail(pic)
     assert thumb and base64.b64decode(thumb).startswith(JPEG)
     assert _jpeg_thumbnail(tmp_path / "broken.png") is None
+
+
+def test_a_pdf_thumbnail_gets_the_checks_indexing_gets(tmp_path):
+    """The server's page renderer skipped the stream check: a PDF that inflates to gigabytes
+    was rendered as a thumbnail even though indexing refuses it."""
+    from mediagen import make_pdf_stream_bomb
+    from xmodal.serve.thumbnails import ThumbnailCache
+
+    bomb = make_pdf_stream_bomb(tmp_path / "bomb.pdf", inflated=64 << 20)
+    with DecodePool(Limits(max_pdf_stream_bytes=8 << 20), workers=1) as pool:
+        cache = ThumbnailCache(tmp_path / "thumbs", 128, pool)
+        with pytest.raises(MediaError, match=r"bomb\.pdf: .*inflates past 8 MiB \(Limits.max_pdf_stream_bytes\)"):
+            cache.get(_record(bomb, "document", pages=1), page=1)
