@@ -16,17 +16,19 @@ def index_option() -> str:
 
 
 def missing_index(index: str) -> str | None:
-    """Why there is no index to open at `index` (a one-line message), or None when there is one.
-    Reads only the manifest: nothing is created."""
+    """Why there is no index to open at `index` (a one-line message), or None when something is
+    there (opening it then says what, if anything, is wrong with it). Reads only the manifest:
+    nothing is created."""
     from xmodal.errors import XModalError
     from xmodal.store import resolve_index
 
     try:
         location = resolve_index(index)
-        if location.read_manifest() is not None:
-            return None
     except XModalError as exc:
         return str(exc)
-    except Exception as exc:  # an unreachable server, refused credentials: the client's own words
-        return f"cannot read the index at {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+    try:
+        if location.read_manifest() is not None:
+            return None
+    except Exception:  # garbage, an unreachable server: Index() names the problem in one line
+        return None
     return f"no index at {location.uri} (run `xmodal index PATH --index {index}` first)"

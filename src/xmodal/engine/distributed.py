@@ -3,7 +3,8 @@
 
     driver    Indexer.plan: list the files, check them against the index (the incremental rules
               of a local run, the same code), keep those to decode
-    tasks     decode_batch: hash and decode files (Ray tasks, `read_cpus` each)
+    tasks     decode_batch: hash and decode files (Ray tasks, `read_cpus` each), each file in a
+              crash-contained decode worker under its time and memory budget, as locally
     actors    Embedder: embed in batches; each actor builds the index's space once
               (ActorPoolStrategy, `embed_cpus` each: fractions, so reads run beside them)
     writes    IndexSink (a ray.data.Datasink): one store commit per write task of at least
@@ -13,9 +14,9 @@
 
 Every committed batch stays committed when the job is interrupted or killed; the next run
 skips those files (their size and mtime are in the index) and does the rest. A file that cannot
-be decoded or embedded comes back in `report.failed` with its reason. A decoder that kills its
-worker process (a crash, not an exception) makes Ray retry and then fail the job: the local
-path's crash-contained decode workers are not used here.
+be decoded or embedded comes back in `report.failed` with its reason — also one whose decoder
+crashed or overran its budget: each Ray worker process decodes through its own
+`media.pool.DecodePool` (one worker subprocess, kept between tasks).
 
 Rows travel between stages as Arrow tables: vectors as a FixedSizeList column (a 2-D numpy
 column would become Ray's tensor extension type, which Lance refuses), decoded media pickled
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from xmodal.errors import MediaError, XModalError
 from xmodal.media import Limits
 
-from .indexer import IndexReport, Progress, decode_file, embed_isolating_failures, make_record, store_batch
+from .indexer import IndexReport, Progress, commit_batch, decode_job, embed_isolating_failures, make_record
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -81,11 +82,11 @@ def ray_add(
             context.enable_progress_bars = ray_progress
             logging.getLogger("ray.data").setLevel(logging.INFO if ray_progress else logging.WARNING)
             sink = IndexSink(index.location, index.space.dim, indexer.batch_size)
-            blocks = _job_blocks(jobs, files_per_read)
+            blocks = _job_blocks(jobs, index.space, files_per_read)
             batches = -(-len(jobs) // indexer.batch_size)  # more actors than batches would idle
             dataset = (
                 ray.data.from_arrow(blocks)
-                .map_batches(decode_batch, fn_kwargs={"manifest": index.manifest, "limits": index.limits},
+                .map_batches(decode_batch, fn_kwargs={"limits": index.limits},
                              batch_size=files_per_read, batch_format="pyarrow", num_cpus=read_cpus)
                 .map_batches(Embedder, fn_constructor_kwargs={"manifest": index.manifest, "meta": meta or {}},
                              batch_size=indexer.batch_size, batch_format="pyarrow", num_cpus=embed_cpus,
@@ -107,16 +108,21 @@ def ray_add(
     return report
 
 
-def _job_blocks(jobs: list[Any], size: int) -> list["pa.Table"]:
-    """The planned files as Arrow tables of `size` rows (one decode task each), with explicit
-    types (a block of only nulls would otherwise get a null column)."""
+def _job_blocks(jobs: list[Any], space: Any, size: int) -> list["pa.Table"]:
+    """The planned files (their `DecodeJob`s and what the sink needs) as Arrow tables of `size`
+    rows, one decode task each, with explicit types (a block of only nulls would otherwise get a
+    null column)."""
     import pyarrow as pa
 
-    schema = pa.schema([("path", pa.string()), ("item_id", pa.string()), ("prev_hash", pa.string()),
-                        ("prev_id", pa.string()), ("mtime", pa.float64()), ("size", pa.int64())])
-    rows = [{"path": str(j.path), "item_id": j.item_id, "prev_hash": j.prev_hash,
-             "prev_id": j.prev["id"] if j.prev else None, "mtime": float(j.stat.st_mtime),
-             "size": int(j.stat.st_size)} for j in jobs]
+    schema = pa.schema([("path", pa.string()), ("display", pa.string()), ("item_id", pa.string()),
+                        ("prev_hash", pa.string()), ("prev_id", pa.string()), ("modalities", pa.list_(pa.string())),
+                        ("profile", pa.string()), ("mtime", pa.float64()), ("size", pa.int64())])
+    rows = []
+    for j in jobs:
+        d = decode_job(j, space)  # the local run's decode request, field for field
+        rows.append({"path": d.path, "display": j.display, "item_id": j.item_id, "prev_hash": d.prev_hash,
+                     "prev_id": j.prev["id"] if j.prev else None, "modalities": list(d.modalities or ()),
+                     "profile": d.profile, "mtime": float(j.stat.st_mtime), "size": int(j.stat.st_size)})
     return [pa.Table.from_pylist(rows[i:i + size], schema=schema) for i in range(0, len(rows), size)]
 
 
@@ -155,36 +161,39 @@ def _space(manifest: dict[str, Any]) -> Any:
     return space_for(manifest, None, None, where="the index")
 
 
-def _modalities(manifest: dict[str, Any]) -> tuple[str, frozenset[Any]]:
-    """(profile name, modalities) of the index's space, read from its manifest: decode tasks
-    check them without loading any encoder."""
-    from xmodal.types import Modality
-
-    spec = manifest["profile_spec"]
-    return spec.get("name", "?"), frozenset(Modality(m) for m in spec if m != "name")
-
-
-_DECODED_SCHEMA = [("path", "string"), ("item_id", "string"), ("prev_id", "string"), ("mtime", "float64"),
+_DECODED_SCHEMA = [("display", "string"), ("item_id", "string"), ("prev_id", "string"), ("mtime", "float64"),
                    ("size", "int64"), ("_status", "string"), ("_reason", "string"), ("digest", "string"),
                    ("media", "binary")]
+_POOLS: dict[Any, Any] = {}  # DecodePool per Limits, kept in each Ray worker process between tasks
 
 
-def decode_batch(batch: "pa.Table", manifest: dict[str, Any], limits: Limits) -> "pa.Table":
-    """Ray task: hash and decode each file of the batch (`indexer.decode_file`, the local run's
-    rules): `_status` decoded/unchanged/failed, `_reason`, `digest`, `media` (pickled)."""
+def decode_batch(batch: "pa.Table", limits: Limits) -> "pa.Table":
+    """Ray task: hash and decode each file of the batch through a crash-contained decode worker
+    (`media.pool`, the local run's decoding): `_status` decoded/unchanged/failed, `_reason`,
+    `digest`, `media` (pickled)."""
     import pyarrow as pa
 
-    profile, modalities = _modalities(manifest)
+    from xmodal.media.pool import DecodeJob, DecodePool
+
+    key = repr(limits)
+    if key not in _POOLS:
+        _POOLS[key] = DecodePool(limits, workers=1)
+    rows = batch.to_pylist()
+    futures = [_POOLS[key].submit(DecodeJob(r["path"], prev_hash=r["prev_hash"], modalities=tuple(r["modalities"]),
+                                            profile=r["profile"], size=r["size"])) for r in rows]
     out = []
-    for row in batch.to_pylist():
-        outcome = decode_file(Path(row["path"]), row["prev_hash"], modalities, profile, limits)
-        rec = {k: row[k] for k in ("path", "item_id", "prev_id", "mtime", "size")}
-        if isinstance(outcome, MediaError):
-            out.append({**rec, "_status": FAILED, "_reason": outcome.reason})
-            continue
-        media, digest = outcome
-        out.append({**rec, "_status": UNCHANGED if media is None else DECODED, "_reason": "", "digest": digest,
-                    "media": None if media is None else pickle.dumps(media, protocol=pickle.HIGHEST_PROTOCOL)})
+    for r, fut in zip(rows, futures):
+        outcome = fut.result()
+        rec = {k: r[k] for k in ("display", "item_id", "prev_id", "mtime", "size")}
+        if outcome.error is not None:
+            out.append({**rec, "_status": FAILED, "_reason": outcome.error})
+        elif outcome.unchanged:
+            out.append({**rec, "_status": UNCHANGED, "_reason": "", "digest": outcome.digest})
+        else:
+            media = outcome.media
+            media.path = r["display"]
+            out.append({**rec, "_status": DECODED, "_reason": "", "digest": outcome.digest,
+                        "media": pickle.dumps(media, protocol=pickle.HIGHEST_PROTOCOL)})
     return pa.Table.from_pylist(out, schema=pa.schema([(n, getattr(pa, t)()) for n, t in _DECODED_SCHEMA]))
 
 
@@ -221,7 +230,7 @@ class Embedder:
         out: list[dict[str, Any]] = []
         embedded = dict(zip(todo, zip(media, embs)))
         for i, r in enumerate(rows):
-            base = {"id": r["item_id"], "path": r["path"], "mtime": r["mtime"], "size": r["size"],
+            base = {"id": r["item_id"], "path": r["display"], "mtime": r["mtime"], "size": r["size"],
                     "content_hash": r["digest"], "_status": r["_status"], "_reason": r["_reason"], "_prev_id": r["prev_id"]}
             if i not in embedded:
                 out.append(base)
@@ -230,7 +239,7 @@ class Embedder:
             if isinstance(emb, MediaError):
                 out.append({**base, "_status": FAILED, "_reason": emb.reason})
                 continue
-            rec = make_record(r["item_id"], r["path"], m, emb, r["digest"], r["mtime"], r["size"], self.meta)
+            rec = make_record(r["item_id"], r["display"], m, emb, r["digest"], r["mtime"], r["size"], self.meta)
             rec["vector"] = np.asarray(rec["vector"], np.float32)
             out.append({**base, **rec, "_status": EMBEDDED})
         return pa.Table.from_pylist(out, schema=self.schema)
@@ -269,22 +278,21 @@ class IndexSink(_ray_datasink_base()):  # type: ignore[misc]
         rows = pa.concat_tables(tables).to_pylist()
         store = self.location.open(dim=self.dim)  # opened per write: on the latest version
         outcomes: list[tuple[str, str, str]] = []
-        records, stale = [], []
+        records, touched = [], []
         for r in rows:
             status = r.pop("_status")
             reason = r.pop("_reason") or ""
             prev_id = r.pop("_prev_id")
             if status == FAILED:
                 outcomes.append((r["path"], FAILED, reason))
-            elif status == UNCHANGED:  # content unchanged, only the mtime moved: remember the new one
-                store.touch(r["id"], r["mtime"], r["size"])
+            elif status == UNCHANGED:  # content unchanged, only the mtime moved: it rides along
+                touched.append((r["path"], r["mtime"], r["size"]))
                 outcomes.append((r["path"], "skipped", ""))
             else:
                 records.append(r)
-                if prev_id and prev_id != r["id"]:
-                    stale.append(prev_id)
                 outcomes.append((r["path"], "updated" if prev_id else "added", ""))
-        store_batch(store, records, stale)  # one atomic commit
+        if records or touched:
+            commit_batch(store, records, touched)  # one atomic commit, under the index's write lock
         return outcomes
 
     def on_write_complete(self, write_result: Any) -> None:

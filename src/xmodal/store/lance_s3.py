@@ -6,20 +6,19 @@ folder gives through the file system is made with conditional puts too (`store/o
 
 * the manifest `xmodal.json` beside the table, created with If-None-Match, so two processes
   creating one index agree on one manifest;
-* a write lease: every write (a batch upsert, a delete, an index build) holds it and first moves
-  to the latest table version, so two writers that index the same file leave it once — Lance's
-  commit protocol alone would let both insert it.
+* a write lease (`write_lock()`, which every writer holds per commit, on the latest table
+  version — `engine.indexer.writing`), so two writers that index the same file leave it once:
+  Lance's commit protocol alone would let both insert it, or fail one on a conflict.
 
-Readers (searches, `xmodal serve` replicas) take no lease; they see new versions as they open
-the table (or after `refresh()`).
+Readers (searches, `xmodal serve` replicas) take no lease; they move to new versions within
+seconds (`READ_CONSISTENCY`, as for a local index).
 """
 
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from ..errors import XModalError
 from .base import MANIFEST
@@ -44,33 +43,8 @@ class S3LanceStore(LanceStore):
         super().__init__(path, dim, ann_threshold=ann_threshold, storage_options=storage_options)
         self.lease = S3Lease(self.objects, ttl_s=lease_ttl_s)
 
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the write lease, on the latest table version."""
-        with self.lease:
-            self.refresh()
-            yield
-
-    # -- writes, each under the lease --------------------------------------------------------
-    def upsert(self, records: Sequence[dict[str, Any]]) -> None:
-        if records:
-            with self.writing():
-                super().upsert(records)
-
-    def touch(self, item_id: str, mtime: float, size: int) -> None:
-        with self.writing():
-            super().touch(item_id, mtime, size)
-
-    def delete(self, ids: Iterable[str]) -> int:
-        ids = list(ids)
-        if not ids:
-            return 0
-        with self.writing():
-            return super().delete(ids)
-
-    def finalize(self) -> None:
-        with self.writing():
-            super().finalize()
+    def write_lock(self) -> S3Lease:
+        return self.lease
 
     # -- manifest ----------------------------------------------------------------------------
     @classmethod

@@ -264,11 +264,15 @@ class MilvusStore(Store):
             "text": _cut(r.get("text") or ""), "meta": _fit_meta(r.get("meta") or "{}"),
         }
 
-    def upsert(self, records: Sequence[dict[str, Any]]) -> None:
-        if not records:
-            return
+    def upsert(self, records: Sequence[dict[str, Any]], replaces: Iterable[str] = ()) -> None:
+        """replaces: ids removed first (Milvus has no multi-request transaction: a crash between
+        the two leaves the file absent until the next run re-adds it, never twice)."""
         last = {r["id"]: r for r in records}  # one row per id, the last record winning
-        self.client.upsert(self.collection, [self._row(r) for r in last.values()])
+        stale = [i for i in replaces if i not in last]
+        if stale:
+            self.delete(stale)
+        if last:
+            self.client.upsert(self.collection, [self._row(r) for r in last.values()])
 
     def touch(self, item_id: str, mtime: float, size: int) -> None:
         rows = self._query(f"id == {_literal(item_id)}", ["id", "vector", *self._SCALARS])
@@ -354,6 +358,18 @@ class MilvusStore(Store):
 
         counts = {m.value: self.count(Eq("modality", m.value)) for m in Modality}
         return {m: n for m, n in sorted(counts.items()) if n}
+
+    def file_states(self, paths: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        if paths is None:
+            return {p: st for page in self.iter_file_states() for p, st in page.items()}
+        out: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(paths))
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start:start + CHUNK]
+            rows = self._query(f"path in [{', '.join(_literal(p) for p in chunk)}]", list(FILE_STATE), strong=True,
+                               limit=QUERY_LIMIT)
+            out.update((r["path"], {k: r[k] for k in FILE_STATE if k != "path"}) for r in rows)
+        return out
 
     def iter_file_states(self, batch: int = 10_000) -> Iterator[dict[str, dict[str, Any]]]:
         it = self.client.query_iterator(self.collection, batch_size=min(batch, QUERY_LIMIT), filter='path != ""',

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ..errors import XModalError
 from .location import S3Settings
+from .lock import IndexBusy, LockOwner, WriteLock
 
 
 @dataclass
@@ -97,12 +99,13 @@ class S3Objects:
 LEASE = ".xmodal-write.lease"
 
 
-class S3Lease:
+class S3Lease(WriteLock):
     """The write lock of an index on object storage, where no file lock exists: a lease object
     made with a conditional create (If-None-Match: *) holding its owner and an expiry, renewed
     by a thread while held, deleted on release. A lease past its expiry is stale (its holder
     died) and is taken over with a conditional replace on its ETag, so of two writers that find
-    it stale only one wins. Re-entrant within a thread; other threads and processes wait.
+    it stale only one wins. Re-entrant within a thread; other threads and processes wait
+    (`store.lock.WriteLock`).
 
     Clocks: expiry is the holder's wall clock plus `ttl_s`; hosts whose clocks differ by more
     than `ttl_s` could take a live lease — keep them in sync (NTP) or raise `ttl_s`.
@@ -111,40 +114,34 @@ class S3Lease:
     POLL_S = 0.1
 
     def __init__(self, objects: S3Objects, ttl_s: float = 30.0, timeout_s: float | None = 600.0):
+        super().__init__()
         self.objects = objects
         self.ttl_s = ttl_s
-        self.timeout_s = timeout_s
-        self._local = threading.RLock()
-        self._depth = 0
+        self.timeout_s = timeout_s  # default wait for acquire()
         self._etag: str | None = None
         self._token = ""
+        self._since = 0.0
         self._stop: threading.Event | None = None
         self._renewing = threading.Lock()  # a renewal's put and the ETag it returns go together
 
     def _record(self) -> bytes:
         return json.dumps({"token": self._token, "pid": os.getpid(), "host": socket.gethostname(),
+                           "since": self._since, "what": " ".join(sys.argv)[:200],
                            "expires": time.time() + self.ttl_s}).encode()
 
-    def owner(self) -> dict[str, Any] | None:
+    def owner(self) -> LockOwner | None:
         got = self.objects.get(LEASE)
         try:
-            return json.loads(got.data) if got is not None else None
-        except ValueError:
+            held = json.loads(got.data) if got is not None else None
+            return LockOwner(held["pid"], held["host"], held.get("since", 0.0), held.get("what", "")) if held else None
+        except (ValueError, KeyError, TypeError):
             return None
 
-    def acquire(self) -> None:
-        if not self._local.acquire(timeout=-1 if self.timeout_s is None else self.timeout_s):
-            raise XModalError(f"{self.objects.uri}: write lease busy in this process for over {self.timeout_s:.0f} s")
-        try:
-            if self._depth == 0:
-                self._take()
-        except BaseException:
-            self._local.release()
-            raise
-        self._depth += 1
+    def acquire(self, timeout: float | None = None) -> None:
+        super().acquire(self.timeout_s if timeout is None else timeout)
 
-    def _take(self) -> None:
-        self._token = uuid.uuid4().hex
+    def _acquire(self, timeout: float | None) -> None:
+        self._token, self._since = uuid.uuid4().hex, time.time()
         start = time.monotonic()
         while True:
             try:
@@ -164,9 +161,10 @@ class S3Lease:
                         break
                     except ObjectChanged:
                         pass  # another writer renewed or took it first
-            if self.timeout_s is not None and time.monotonic() - start > self.timeout_s:
-                raise XModalError(f"{self.objects.uri}: another writer holds the index ({self.owner()}); "
-                                  f"waited {self.timeout_s:.0f} s")
+            if timeout is not None and time.monotonic() - start > timeout:
+                owner = self.owner()
+                raise IndexBusy(f"{self.objects.uri}: another writer holds the index"
+                                f"{f' ({owner.describe()})' if owner else ''}; waited {timeout:.0f} s")
             time.sleep(self.POLL_S)
         self._start_renewing()
 
@@ -185,22 +183,10 @@ class S3Lease:
 
         threading.Thread(target=renew, name="xmodal-s3-lease", daemon=True).start()
 
-    def release(self) -> None:
-        self._depth -= 1
-        try:
-            if self._depth == 0:
-                with self._renewing:
-                    if self._stop is not None:
-                        self._stop.set()
-                held = self.objects.get(LEASE)  # delete only our own lease (object stores have no
-                if held is not None and held.etag == self._etag:  # conditional delete: check first)
-                    self.objects.delete(LEASE)
-        finally:
-            self._local.release()
-
-    def __enter__(self) -> "S3Lease":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
+    def _release(self) -> None:
+        with self._renewing:
+            if self._stop is not None:
+                self._stop.set()
+        held = self.objects.get(LEASE)  # delete only our own lease (object stores have no
+        if held is not None and held.etag == self._etag:  # conditional delete: check first)
+            self.objects.delete(LEASE)
