@@ -103,7 +103,8 @@ def ray_add(
         if started:
             ray.shutdown()
         index.store.refresh()  # the workers' commits
-        index.store.finalize()
+        if jobs or report.pruned:
+            indexer.finalize()  # under the write lock: indices, version clean-up
         report.seconds = time.perf_counter() - t0
     return report
 

@@ -234,7 +234,7 @@ class Indexer:
             wrote = True  # some batches may have landed
         else:  # prune only after a clean run: every vanished file anywhere in the index goes
             if prune:
-                wrote |= self._prune(report)
+                wrote |= self.prune(report)
         finally:
             if wrote:
                 self.finalize()
@@ -305,7 +305,7 @@ class Indexer:
             found.update(self.store.file_states(paths[start:start + chunk]))
         return found
 
-    def _prune(self, report: IndexReport) -> bool:
+    def prune(self, report: IndexReport) -> bool:
         """Remove items whose file is gone, or is no longer a regular file (a folder, a FIFO)."""
         gone = {p: s["id"] for page in self.store.iter_file_states() for p, s in page.items() if not _is_regular(fs_path(p))}
         if not gone:
