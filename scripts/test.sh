@@ -17,4 +17,11 @@ if ! command -v chromium >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "warning: chromium could not be installed; the browser tests will be skipped (and fail under .ci/run)" >&2
 fi
+# the scale-out tests' real servers (Ceph radosgw, Milvus, Ray: tests/services/); the whole suite
+# runs in a network namespace with only loopback, since Milvus and Ray listen on every interface
+bash scripts/setup-services.sh
+if scripts/netns-loopback.sh true 2>/dev/null; then
+  exec scripts/netns-loopback.sh .venv/bin/python -m pytest -q "$@"
+fi
+echo "warning: no network namespace can be made here (unshare -n); the Milvus and Ray tests will skip" >&2
 exec .venv/bin/python -m pytest -q "$@"

@@ -20,7 +20,10 @@ from pathlib import Path
 
 from .process import ServerProcess, free_port, memory_mib, wait_for
 
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+# the idle-worker soft limit defaults to the node's CPU count (1 here): with a couple of actors
+# alive, every finished task's worker is then killed and the next task starts a fresh Python
+# process (measured: 120 files 70 s with 28 worker processes vs. 31 s with 14 at a limit of 6)
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_num_workers_soft_limit": "6"}
 
 
 def ray_executable() -> str | None:

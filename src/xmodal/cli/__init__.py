@@ -13,8 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from xmodal.cli.index_uri import index_option, missing_index
 from xmodal.cli.output import line, plain, text
-from xmodal.store.base import MANIFEST
+from xmodal.store.location import resolve_index
 from xmodal.store.lock import DEFAULT_TIMEOUT_S
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="xmodal — multimodal retrieval in one shared vector space.")
@@ -38,7 +39,7 @@ _mount_subcommands()
 console = Console(emoji=False)  # indexed names and text may hold ":smile:" codes: data, not emoji
 err = Console(stderr=True, emoji=False)
 
-INDEX_OPT = typer.Option(Path(os.environ.get("XMODAL_INDEX", "xmodal-index")), "--index", "-i", help="Index folder ($XMODAL_INDEX).")
+INDEX_OPT = index_option()
 MODALITIES = ["text", "image", "audio", "video", "document"]
 
 
@@ -67,12 +68,13 @@ def _one_line_errors(command: Callable) -> Callable:
     return run
 
 
-def _open(index: Path, profile: Optional[str] = None, must_exist: bool = False, **kw: Any):
+def _open(index: str, profile: Optional[str] = None, must_exist: bool = False, **kw: Any):
     from xmodal.engine import Index
     from xmodal.errors import XModalError
 
-    if must_exist and not (index / MANIFEST).exists():
-        _fail(f"no index at {index} (run `xmodal index PATH --index {index}` first)")
+    problem = missing_index(index) if must_exist else None
+    if problem:
+        _fail(problem)
     try:
         return Index(index, profile, **kw)
     except XModalError as exc:
@@ -123,7 +125,7 @@ class _RichProgress:
 @_one_line_errors
 def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index."),
-    index: Path = INDEX_OPT,
+    index: str = INDEX_OPT,
     profile: Optional[str] = typer.Option(None, help="Encoder profile for a new index (default: 'default'; an existing index keeps its own)."),
     binding: Optional[str] = typer.Option(None, help="A trained binding folder (xmodal train bind), 'default' for the shipped one, or 'none' for the bare training-free bridge; by default the profile's own (the default profile uses the shipped one)."),
     prune: bool = typer.Option(False, "--prune", help="Remove items whose files are gone."),
@@ -131,12 +133,21 @@ def index(
     workers: int = typer.Option(2, "--workers", help="Decoder processes (each file decoded under a time and memory budget; 0: in this process, unguarded)."),
     lock_timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--lock-timeout", help="Seconds to wait for another writer of the index to finish a commit before giving up (the error names it)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Decode and embed on a Ray cluster: its address (host:port) or 'auto' (needs xmodal[ray] on every node)."),
+    ray_actors: int = typer.Option(2, "--ray-actors", help="With --ray: embedding actors (each loads the encoders once)."),
 ) -> None:
     """Index every supported file under PATHS (incremental: unchanged files are skipped)."""
+    # the folder lock's wait; an S3 index has its lease and Milvus its own concurrency
+    local = resolve_index(index).is_local
     idx = _open(index, profile, batch_size=batch_size, binding=binding, decode_workers=workers,
-                store_options={"lock_timeout": lock_timeout})
-    with _RichProgress() as progress:
-        report = idx.add(paths, prune=prune, progress=progress)
+                store_options={"lock_timeout": lock_timeout} if local else None)
+    if ray is None:
+        with _RichProgress() as progress:
+            report = idx.add(paths, prune=prune, progress=progress)
+    else:  # Ray draws its own progress bars
+        from xmodal.engine.distributed import ray_add
+
+        report = ray_add(idx, paths, address=ray, prune=prune, actors=ray_actors, ray_progress=True)
     if json_out:
         print(json.dumps({**report.summary(), "failed_files": report.failed, "ignored_files": report.ignored,
                           "seconds": report.seconds, "interrupted": report.interrupted}, indent=2))
@@ -161,7 +172,7 @@ def index(
 def search(
     query: Optional[str] = typer.Argument(None, help="Text query (may be combined with --file)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Query by example: an image, sound, video, document or text file."),
-    index: Path = INDEX_OPT,
+    index: str = INDEX_OPT,
     modality: list[str] = typer.Option([], "--modality", "-m", help="Only these modalities (repeatable)."),
     where: Optional[str] = typer.Option(None, help=(
         "Filter on item columns (id, path, modality, content_hash, mtime, size, duration, pages, text) in a strict "
@@ -210,7 +221,7 @@ def _print_results(results: list[Any]) -> None:
 @app.command()
 @_one_line_errors
 def info(
-    index: Path = INDEX_OPT,
+    index: str = INDEX_OPT,
     json_out: bool = typer.Option(False, "--json"),
     check: bool = typer.Option(False, "--check", help="Verify the index: rows vs manifest, duplicate ids and paths, vectors, files gone."),
     repair: bool = typer.Option(False, "--repair", help="Fix what --check finds, without losing items (exit 1 if problems remain)."),
@@ -232,6 +243,7 @@ def info(
         return
     console.print(line((plain(stats["path"]), "bold"), f": {stats['items']} items, profile ", (plain(stats["profile"]), "cyan"),
                        f", {stats['dim']}-d, xmodal {plain(stats['xmodal_version'])}"))
+    console.print(line("  store     ", stats["store"]))
     if stats.get("binding"):
         console.print(line("  binding   ", stats["binding"]))
     for m, n in stats["by_modality"].items():
@@ -241,7 +253,7 @@ def info(
         console.print(line(f"  {plain(m):9} ", json.dumps(cfg, sort_keys=True)))
 
 
-def _print_check(index: Path, report: Any) -> None:
+def _print_check(index: str, report: Any) -> None:
     for what, n in report.repaired.items():
         console.print(line(("repaired ", "green"), f"{what.replace('_', ' ')}: {n}"), soft_wrap=True)
     for p in report.problems:
@@ -257,7 +269,7 @@ def _print_check(index: Path, report: Any) -> None:
 
 @app.command()
 @_one_line_errors
-def delete(ids: list[str] = typer.Argument(..., help="Item ids (from search --json)."), index: Path = INDEX_OPT) -> None:
+def delete(ids: list[str] = typer.Argument(..., help="Item ids (from search --json)."), index: str = INDEX_OPT) -> None:
     """Remove items from the index."""
     n = _open(index, must_exist=True).delete(ids)
     console.print(f"{n} removed")

@@ -7,22 +7,21 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 
+from xmodal.cli.index_uri import index_option, missing_index
 from xmodal.cli.output import line, plain
-from xmodal.store.base import MANIFEST
 
 MODALITIES = ["text", "image", "audio", "video", "document"]
 
 
 def ask(
     question: Optional[str] = typer.Argument(None, help="The question (may be combined with --file)."),
-    index: Path = typer.Option(Path(os.environ.get("XMODAL_INDEX", "xmodal-index")), "--index", "-i", help="Index folder ($XMODAL_INDEX)."),
+    index: str = index_option(),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Ask with an example file (image, sound, video, document, text)."),
     modality: list[str] = typer.Option([], "--modality", "-m", help="Only these modalities (repeatable)."),
     k: int = typer.Option(10, "--k", "-k", help="How many retrieved items the refiner judges."),
@@ -54,8 +53,9 @@ def ask(
         fail(f"unknown modality {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
     if not question and file is None:
         fail("give a question, --file, or both")
-    if not (index / MANIFEST).exists():
-        fail(f"no index at {index} (run `xmodal index PATH --index {index}` first)")
+    problem = missing_index(index)
+    if problem:
+        fail(problem)
     from xmodal.engine import Index
     from xmodal.errors import XModalError
     from xmodal.engine.ask import ask as run_ask

@@ -7,18 +7,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 
-from xmodal.store.base import MANIFEST
+from xmodal.cli.index_uri import index_option, missing_index
 
 
 def serve(
-    index: Path = typer.Option(Path(os.environ.get("XMODAL_INDEX", "xmodal-index")), "--index", "-i", help="Index folder ($XMODAL_INDEX)."),
+    index: str = index_option(),
     host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback needs a key."),
     port: int = typer.Option(8000, help="Port (0: any free port)."),
     api_key_file: Optional[Path] = typer.Option(None, help="File holding the key for writes (else $XMODAL_API_KEY; none: writes off)."),
@@ -52,8 +51,9 @@ def serve(
     from xmodal.engine import Index
     from xmodal.errors import XModalError
 
-    if not (index / MANIFEST).exists():
-        fail(f"no index at {index} (run `xmodal index PATH --index {index}` first)")
+    problem = missing_index(index)
+    if problem:
+        fail(problem)
     try:
         hosts = [*LOOPBACK, *([host] if host not in ("0.0.0.0", "::") else []), *allowed_host]
         settings = Settings(

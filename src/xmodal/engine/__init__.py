@@ -29,14 +29,14 @@ from xmodal.media import Limits
 from xmodal.media.names import display_path
 from xmodal.media.pool import DecodePool
 from xmodal.retrieve import RETRIEVERS
-from xmodal.store import STORES, Filter, Store
+from xmodal.store import Filter, IndexLocation, Store, resolve_index
 from xmodal.store.base import MANIFEST
 from xmodal.store.lock import describe_os_error
 from xmodal.types import Media, Modality, SearchResult
 
 from .indexer import IndexReport, Indexer, Progress, item_id_for
 from .manifest import build_manifest, check_compatible, space_for
-from .searcher import Searcher
+from .searcher import Searcher, capability_notes
 
 if TYPE_CHECKING:
     from xmodal.refine import RefinedAnswer
@@ -50,16 +50,18 @@ __all__ = ["Index", "IndexReport", "Progress", "item_id_for", "open"]
 class Index:
     """One index: a store plus the profile of encoders (and binding) that built it.
 
+    `path` is where the index lives: a folder (Lance, the embedded default), `s3://bucket/prefix`
+    (Lance on object storage) or `milvus://host:port/collection` (see `xmodal.store.location`).
     Opening an existing index re-creates its encoders from its manifest; passing a different
     profile is an IndexMismatchError, never a silent mix of vector spaces.
     """
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | IndexLocation,
         profile: str | dict[str, Any] | None = None,
         *,
-        store: str = "lancedb",
+        store: str | None = None,
         limits: Limits | None = None,
         batch_size: int = 32,
         store_options: dict[str, Any] | None = None,
@@ -68,49 +70,59 @@ class Index:
         decode_workers: int = 2,
         decode_chunk: int = 1,
     ):
-        """decode_workers: processes that decode files (0: threads of this process, without
+        """store: a registered store for a local folder (default lancedb; a URI names its own);
+        store_options: extra keyword arguments for the store (e.g. ann_threshold);
+        decode_workers: processes that decode files (0: threads of this process, without
         crash containment or per-file budgets); decode_chunk: files sent to a worker at once."""
-        self.path = Path(path)
+        self.location = resolve_index(path, store=store, options=store_options)
+        self.uri = self.location.uri
+        self.path: Path | None = self.location.path  # the folder of a local index, else None
         self.limits = limits or Limits()
-        manifest = self._read_manifest_file()
+        manifest = self._read_manifest()
         if manifest is None:
-            self._refuse_foreign_folder(store)
-        self.space = space_for(manifest, profile, binding, where=str(self.path))
+            self._refuse_foreign_folder()
+        self.space = space_for(manifest, profile, binding, where=self.uri)
         try:
-            self.store: Store = STORES.create(store, path=self.path, dim=self.space.dim, **(store_options or {}))
+            self.store: Store = self.location.open(dim=self.space.dim)
         except XModalError:
             raise
-        except Exception as exc:  # full or read-only disk, a table in a shape Lance itself rejects
-            raise XModalError(f"{self.path}: cannot open the index: {describe_os_error(exc)}") from None
+        except Exception as exc:  # full or read-only disk, a table in a shape Lance itself rejects, a server away
+            raise XModalError(f"{self.uri}: cannot open the index: {describe_os_error(exc)}") from None
         self.decoder = DecodePool(self.limits, workers=decode_workers, chunk=decode_chunk)
         self.retriever = RETRIEVERS.create(retriever, store=self.store)
-        self.indexer = Indexer(self.space, self.store, self.limits, batch_size, decoder=self.decoder, exclude=[self.path])
+        self.indexer = Indexer(self.space, self.store, self.limits, batch_size, decoder=self.decoder,
+                               exclude=[self.path] if self.path is not None else [])
         self.searcher = Searcher(self.space, self.store, self.retriever, self.limits, decoder=self.decoder)
         if manifest is None:
             self._create(profile)
 
-    def _read_manifest_file(self) -> dict[str, Any] | None:
-        """The manifest, None for a new index; garbage or a foreign file is a one-line error."""
-        if self.path.exists() and not self.path.is_dir():
+    def _read_manifest(self) -> dict[str, Any] | None:
+        """The manifest (read through the store class, without opening the store), None for a
+        new index; garbage or a foreign file is a one-line error."""
+        if self.path is not None and self.path.exists() and not self.path.is_dir():
             raise XModalError(f"{self.path}: is a file, not an index folder (give --index a folder)")
-        f = self.path / MANIFEST
-        if not f.exists():
-            return None
+        where = f"{self.uri.rstrip('/')}/{MANIFEST}"
         try:
-            manifest = json.loads(f.read_text(encoding="utf-8"))
+            manifest = self.location.read_manifest()
+        except XModalError:
+            raise
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise XModalError(f"{f}: not an xmodal index manifest ({type(exc).__name__}: {str(exc)[:200]})") from None
+            raise XModalError(f"{where}: not an xmodal index manifest ({type(exc).__name__}: {str(exc)[:200]})") from None
+        except Exception as exc:  # a server away, credentials refused: the client's own words
+            raise XModalError(f"{self.uri}: cannot read the index: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}") from None
+        if manifest is None:
+            return None
         if not isinstance(manifest, dict) or not isinstance(manifest.get("fingerprint"), dict) or "profile_spec" not in manifest:
-            raise XModalError(f"{f}: not an xmodal index manifest (no profile or fingerprint); was it written by another program?")
+            raise XModalError(f"{where}: not an xmodal index manifest (no profile or fingerprint); was it written by another program?")
         return manifest
 
-    def _refuse_foreign_folder(self, store: str) -> None:
+    def _refuse_foreign_folder(self) -> None:
         """A new index goes into a new or empty folder: never into a folder of other files (a
         LanceDB database of another program, the user's documents), which would get our table
         and manifest written into it."""
-        if not self.path.is_dir():
+        if self.path is None or not self.path.is_dir():
             return
-        own = set(getattr(STORES.resolve(store), "OWN_FILES", ()))
+        own = set(getattr(self.location.store_class(), "OWN_FILES", ()))
         try:
             other = sorted(n for n in os.listdir(self.path) if n not in own)
         except OSError as exc:
@@ -126,13 +138,13 @@ class Index:
         """Record the manifest of a new index, once, even when two processes create it at the
         same moment (the second checks it matches what it would have written)."""
         with self.indexer.writing("creating the index"):
-            existing = self.store.read_manifest()
-            if existing is None:
+            recorded = self.store.read_manifest()
+            if recorded is None:
                 if self.store.count() > 0:  # our own files, but rows and no manifest: not ours to adopt
-                    raise XModalError(f"{self.path}: holds items but no {MANIFEST}; it cannot be reopened safely")
-                self.store.write_manifest(build_manifest(self.space))
-            else:
-                check_compatible(existing, self.space, reopening=profile is None, where=str(self.path))
+                    raise XModalError(f"{self.uri}: holds items but no {MANIFEST}; it cannot be reopened safely")
+                # a conditional create where the store has one (S3): one manifest, whoever is first
+                recorded = self.store.create_manifest(build_manifest(self.space))
+            check_compatible(recorded, self.space, reopening=profile is None, where=self.uri)
 
     def close(self) -> None:
         """Stop the decode workers (they also stop when the process exits)."""
@@ -148,6 +160,12 @@ class Index:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    @property
+    def notes(self) -> list[str]:
+        """What this index's store cannot do and what the engine leaves out because of it (empty
+        for Lance); the CLI and the server show these."""
+        return capability_notes(self.store)
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -166,12 +184,21 @@ class Index:
         prune: bool = False,
         progress: Progress | None = None,
         meta: dict[str, Any] | None = None,
+        ray: str | None = None,
     ) -> IndexReport:
         """Index files and folders. Unchanged files are skipped; changed ones re-embedded.
 
         Each batch is committed as it completes, so an interrupted run keeps what it finished
         and the next run resumes. A file that cannot be decoded is reported, never fatal.
+
+        ray: decode and embed on a Ray cluster (its address, or "auto"; the `ray` extra) instead
+        of this process — see `xmodal.engine.distributed`. The files are listed and checked
+        against the index here first, by the same rules.
         """
+        if ray is not None:
+            from .distributed import ray_add
+
+            return ray_add(self, paths, ids, address=ray, prune=prune, progress=progress, meta=meta)
         return self.indexer.add(paths, ids, prune=prune, progress=progress, meta=meta)
 
     def add_texts(self, items: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any]]]) -> IndexReport:
@@ -241,18 +268,25 @@ class Index:
         changes nothing. See `xmodal.engine.check`."""
         from .check import check
 
+        self._check_checkable()
         return check(self)
 
     def repair(self) -> "CheckReport":
         """Fix what `check` finds without losing an item; returns the check made afterwards."""
         from .check import repair
 
+        self._check_checkable()
         return repair(self)
+
+    def _check_checkable(self) -> None:
+        if not hasattr(self.store, "iter_rows"):  # the checks read Lance rows by row id
+            raise XModalError(f"{self.uri}: --check and --repair work on Lance indexes (a folder or s3://), "
+                              f"not on the {self.location.store} store")
 
     def stats(self) -> dict[str, Any]:
         m = self.manifest
         return {
-            "path": str(self.path),
+            "path": self.uri,
             "items": self.store.count(),
             "by_modality": self.store.modality_counts(),
             "profile": m.get("fingerprint", {}).get("profile"),
@@ -260,10 +294,13 @@ class Index:
             "encoders": m.get("fingerprint", {}).get("encoders", {}),
             "binding": (m.get("binding") or {}).get("path"),
             "xmodal_version": m.get("xmodal_version"),
+            "store": self.location.store,
+            "notes": self.notes,
         }
 
 
 def open(path: str | Path, profile: str | dict[str, Any] | None = None, **kwargs: Any) -> Index:  # noqa: A001
-    """Open (or create) the index in folder `path`."""
+    """Open (or create) the index at `path`: a folder, `s3://bucket/prefix` or
+    `milvus://host:port/collection`."""
     return Index(path, profile, **kwargs)
 

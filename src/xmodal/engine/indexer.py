@@ -104,6 +104,92 @@ class _Job:
     stat: Any
 
 
+@contextmanager
+def writing(store: Store, what: str = "") -> Iterator[None]:
+    """Hold the store's write lock on its latest version, saying `what` for (a writer that gives
+    up waiting names it); OS errors (a full disk, a read-only index) become one-line
+    XModalErrors. Committed batches stay committed."""
+    where = getattr(store, "uri", None) or getattr(store, "path", "the index")
+    try:
+        with doing(what), store.write_lock():
+            store.refresh()
+            yield
+    except XModalError:
+        raise
+    except OSError as exc:
+        raise XModalError(f"{where}: cannot write the index: {describe_os_error(exc)}") from None
+    except Exception as exc:  # Lance reports I/O failures as its own errors carrying the OS text
+        if any(k in str(exc) for k in ("No space left", "Read-only file system", "Permission denied", "quota exceeded")):
+            raise XModalError(f"{where}: cannot write the index: {describe_os_error(exc)}") from None
+        raise
+
+
+def decode_job(job: "_Job", space: Space) -> DecodeJob:
+    """What the decode pool (or a distributed decode task) gets for a planned file."""
+    prev_hash = job.prev["content_hash"] if job.prev and job.prev["id"] == job.item_id else None
+    return DecodeJob(str(job.path), prev_hash=prev_hash, modalities=tuple(str(m) for m in space.spec),
+                     profile=space.name, size=int(job.stat.st_size))
+
+
+def embed_isolating_failures(space: Space, media: list[Media]) -> list[Embedding | MediaError]:
+    """Embeddings of a batch; when the batch fails, each item alone, so a bad item fails alone."""
+    try:
+        return list(space.embed(media))
+    except Exception as exc:
+        if len(media) == 1:
+            return [exc if isinstance(exc, MediaError) else MediaError(media[0].path, f"could not embed: {type(exc).__name__}: {exc}")]
+    out: list[Embedding | MediaError] = []
+    for m in media:  # find the one bad item instead of failing its whole batch
+        try:
+            out.append(space.embed([m])[0])
+        except MediaError as exc:
+            out.append(exc)
+        except Exception as exc:
+            out.append(MediaError(m.path, f"could not embed: {type(exc).__name__}: {exc}"))
+    return out
+
+
+def make_record(item_id: str, path: str, media: Media, emb: Embedding, digest: str, mtime: float, size: int,
+                meta: dict[str, Any]) -> dict[str, Any]:
+    """The stored record (`xmodal.store.COLUMNS`) of an embedded item."""
+    text = emb.text or media.text
+    return {
+        "id": item_id,
+        "path": path,
+        "modality": media.modality.value,
+        "content_hash": digest,
+        "mtime": float(mtime),
+        "size": int(size),
+        "duration": media.duration,
+        "pages": media.pages,
+        "text": text[:MAX_STORED_TEXT],
+        "segments": json.dumps([s.to_dict() for s in emb.segments]),
+        "tokens": pack_tokens(emb.tokens),
+        "n_tokens": int(len(emb.tokens)),
+        "meta": json.dumps({**media.meta, **meta}, default=str),
+        "vector": emb.vector,
+    }
+
+
+def commit_batch(store: Store, records: list[dict[str, Any]], touched: Sequence[tuple[str, float, int]] = (),
+                 what: str = "committing") -> None:
+    """One batch, one atomic commit, under the store's write lock on its latest version:
+    `records` (embedded files), plus the new (mtime, size) of `touched` files whose content did
+    not change. What the table holds for these paths *now* (another writer may have committed
+    them since this run planned) decides what is replaced: the item a file had under another id
+    goes in the same commit, so a path is never twice in the index and never missing."""
+    records = list(records)
+    with writing(store, what):
+        current = store.file_states([r["path"] for r in records] + [t[0] for t in touched])
+        mine = {r["path"]: r["id"] for r in records}
+        replaces = [s["id"] for p, s in current.items() if p in mine and s["id"] != mine[p]]
+        moved = {current[p]["id"]: (mtime, size) for p, mtime, size in touched if p in current}
+        for row in store.get(list(moved), with_tokens=True):
+            mtime, size = moved[row["id"]]
+            records.append({**row, "mtime": float(mtime), "size": int(size)})
+        store.upsert(records, replaces=replaces)
+
+
 class Indexer:
     """Writes items of one space into one store."""
 
@@ -124,24 +210,9 @@ class Indexer:
         self.exclude = list(exclude)  # folders never walked (the index's own)
 
     # ------------------------------------------------------------------ writes, under the lock
-    @contextmanager
-    def writing(self, what: str = "") -> Iterator[None]:
-        """Hold the store's write lock on its latest version, saying `what` for (a writer that
-        gives up waiting names it); OS errors (a full disk, a read-only index) become one-line
-        XModalErrors. Committed batches stay committed."""
-        where = getattr(self.store, "path", "the index")
-        try:
-            with doing(what), self.store.write_lock():
-                self.store.refresh()
-                yield
-        except XModalError:
-            raise
-        except OSError as exc:
-            raise XModalError(f"{where}: cannot write the index: {describe_os_error(exc)}") from None
-        except Exception as exc:  # Lance reports I/O failures as its own errors carrying the OS text
-            if any(k in str(exc) for k in ("No space left", "Read-only file system", "Permission denied", "quota exceeded")):
-                raise XModalError(f"{where}: cannot write the index: {describe_os_error(exc)}") from None
-            raise
+    def writing(self, what: str = "") -> Any:
+        """`writing(self.store, what)`: the write lock, on the latest version."""
+        return writing(self.store, what)
 
     def finalize(self) -> None:
         """After writes: refresh the full-text and ANN indices, and drop old table versions
@@ -167,6 +238,31 @@ class Indexer:
         force: embed every file again, changed or not (a repair).
         """
         t0 = time.perf_counter()
+        jobs, report = self.plan(paths, ids, progress, force=force)
+        wrote = False
+        try:
+            wrote = self._run_jobs(jobs, report, progress, meta or {})
+        except KeyboardInterrupt:
+            report.interrupted = True
+            wrote = True  # some batches may have landed
+        else:  # prune only after a clean run: every vanished file anywhere in the index goes
+            if prune:
+                wrote |= self.prune(report)
+        finally:
+            if wrote:
+                self.finalize()
+            report.seconds = time.perf_counter() - t0
+        return report
+
+    def plan(
+        self, paths: Iterable[str | Path], ids: Sequence[str] | None = None, progress: Progress | None = None,
+        force: bool = False,
+    ) -> tuple[list[_Job], IndexReport]:
+        """The incremental rules, before anything is decoded: walk `paths`, look up what the
+        index holds for each file, and skip one whose id, size and mtime are unchanged (unless
+        `force`). Returns the files left to decode (a decode then skips one whose content hash is
+        unchanged) and a report of what was skipped, failed or ignored so far. Local and
+        distributed (`engine.distributed`) runs both start here."""
         report = IndexReport()
         paths = list(paths)
 
@@ -188,7 +284,8 @@ class Indexer:
                     files.extend(f for f in walked if not (f.resolve() in seen or seen.add(f.resolve())))
                 except MediaError as exc:
                     report.failed.append((display_path(p), exc.reason))
-        states = self.store.file_states()  # a hint: each commit re-reads what it replaces
+        # a hint (each commit re-reads what it replaces), looked up a chunk of paths at a time
+        states = self.states_of([display_path(f.resolve()) for f in files])
         jobs: list[_Job] = []
         if progress:
             progress.start(len(files))
@@ -212,24 +309,18 @@ class Indexer:
                     progress.item(shown, "skipped")
                 continue
             jobs.append(_Job(key, shown, want, None if force else prev, st))
-        wrote = False
-        try:
-            wrote = self._run_jobs(jobs, report, progress, meta or {})
-        except KeyboardInterrupt:
-            report.interrupted = True
-            wrote = True  # some batches may have landed
-        else:  # prune only after a clean run: every vanished file anywhere in the index goes
-            if prune:
-                wrote |= self._prune(report)
-        finally:
-            if wrote:
-                self.finalize()
-            report.seconds = time.perf_counter() - t0
-        return report
+        return jobs, report
 
-    def _prune(self, report: IndexReport) -> bool:
+    def states_of(self, paths: Sequence[str], chunk: int = 1000) -> dict[str, dict[str, Any]]:
+        """What the index holds for these paths (never the whole index in one dict)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(paths), chunk):
+            found.update(self.store.file_states(paths[start:start + chunk]))
+        return found
+
+    def prune(self, report: IndexReport) -> bool:
         """Remove items whose file is gone, or is no longer a regular file (a folder, a FIFO)."""
-        gone = {p: s["id"] for p, s in self.store.file_states().items() if not _is_regular(fs_path(p))}
+        gone = {p: s["id"] for page in self.store.iter_file_states() for p, s in page.items() if not _is_regular(fs_path(p))}
         if not gone:
             return False
         # re-check on the latest version: another run may have re-added some
@@ -269,15 +360,11 @@ class Indexer:
 
     def _decoded(self, jobs: list[_Job]) -> Iterator[tuple[_Job, Outcome]]:
         """Decode files in the worker pool, ahead of the encoder but bounded in memory."""
-        modalities = tuple(str(m) for m in self.space.spec)
         window = min(self.batch_size, 8) + 2 * max(1, self.decoder.workers) * self.decoder.chunk
         pending: deque[tuple[_Job, Future]] = deque()
 
         def submit(job: _Job) -> None:
-            prev_hash = job.prev["content_hash"] if job.prev and job.prev["id"] == job.item_id else None
-            decode = DecodeJob(str(job.path), prev_hash=prev_hash, modalities=modalities,
-                               profile=self.space.name, size=int(job.stat.st_size))
-            pending.append((job, self.decoder.submit(decode)))
+            pending.append((job, self.decoder.submit(decode_job(job, self.space))))
 
         it = iter(jobs)
         try:
@@ -295,22 +382,6 @@ class Indexer:
             for _, fut in pending:
                 fut.cancel()
 
-    def _embed_isolating_failures(self, media: list[Media]) -> list[Embedding | MediaError]:
-        try:
-            return list(self.space.embed(media))
-        except Exception:
-            if len(media) == 1:
-                raise
-        out: list[Embedding | MediaError] = []
-        for m in media:  # find the one bad item instead of failing its whole batch
-            try:
-                out.append(self.space.embed([m])[0])
-            except MediaError as exc:
-                out.append(exc)
-            except Exception as exc:
-                out.append(MediaError(m.path, f"could not embed: {type(exc).__name__}: {exc}"))
-        return out
-
     def _commit(
         self,
         batch: list[tuple[_Job, Media, str]],
@@ -324,9 +395,7 @@ class Indexer:
         embs: list[Embedding | MediaError] = []
         if batch:
             try:
-                embs = self._embed_isolating_failures([m for _, m, _ in batch])
-            except MediaError as exc:
-                embs = [exc]
+                embs = embed_isolating_failures(self.space, [m for _, m, _ in batch])
             except Exception as exc:
                 embs = [MediaError(str(batch[0][0].path), f"could not embed: {type(exc).__name__}: {exc}")]
         records, done = [], []
@@ -337,47 +406,18 @@ class Indexer:
                     progress.item(job.display, "failed", emb.reason)
                 continue
             media.path = job.display
-            records.append(self._record(job.item_id, job.display, media, emb, digest, job.stat.st_mtime, job.stat.st_size, meta))
+            records.append(make_record(job.item_id, job.display, media, emb, digest, job.stat.st_mtime, job.stat.st_size, meta))
             done.append(job)
         if not records and not touched:
             return False
-        with self.writing(f"committing {len(records) + len(touched)} files"):
-            # what the table holds for these paths *now* (another writer may have committed
-            # them since this run started): the item each file had under another id goes in
-            # the same commit, so a path is never twice in the index and never missing
-            current = self.store.file_states([j.display for j in done + touched])
-            mine = {j.display: j.item_id for j in done}
-            replaces = [s["id"] for p, s in current.items() if p in mine and s["id"] != mine[p]]
-            # files whose content did not change: their new mtime rides in the same commit
-            for row in self.store.get([current[j.display]["id"] for j in touched if j.display in current], with_tokens=True):
-                job = next(j for j in touched if current[j.display]["id"] == row["id"])
-                records.append({**row, "mtime": float(job.stat.st_mtime), "size": int(job.stat.st_size)})
-            self.store.upsert(records, replaces=replaces)  # one atomic commit per batch
+        commit_batch(self.store, records, [(j.display, j.stat.st_mtime, j.stat.st_size) for j in touched],
+                     what=f"committing {len(records) + len(touched)} files")
         for job in done:
             status = "updated" if job.prev else "added"
             getattr(report, status).append(job.display)
             if progress:
                 progress.item(job.display, status)
         return True
-
-    def _record(self, item_id: str, path: str, media: Media, emb: Embedding, digest: str, mtime: float, size: int, meta: dict[str, Any]) -> dict[str, Any]:
-        text = emb.text or media.text
-        return {
-            "id": item_id,
-            "path": path,
-            "modality": media.modality.value,
-            "content_hash": digest,
-            "mtime": float(mtime),
-            "size": int(size),
-            "duration": media.duration,
-            "pages": media.pages,
-            "text": text[:MAX_STORED_TEXT],
-            "segments": json.dumps([s.to_dict() for s in emb.segments]),
-            "tokens": pack_tokens(emb.tokens),
-            "n_tokens": int(len(emb.tokens)),
-            "meta": json.dumps({**media.meta, **meta}, default=str),
-            "vector": emb.vector,
-        }
 
     def add_texts(self, items: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any]]]) -> IndexReport:
         """Index raw texts under the given ids (unchanged texts are skipped)."""
@@ -404,7 +444,7 @@ class Indexer:
             media = [Media(Modality.TEXT, text=item[1]) for item, _ in todo]
             embs = self.space.embed(media)
             records = [
-                self._record(item[0], "", m, e, digest, 0.0, len(item[1]), item[2] if len(item) > 2 else {})
+                make_record(item[0], "", m, e, digest, 0.0, len(item[1]), item[2] if len(item) > 2 else {})
                 for (item, digest), m, e in zip(todo, media, embs)
             ]
             with self.writing(f"committing {len(records)} texts"):

@@ -4,6 +4,8 @@ first-stage retriever → (optionally) a reranker over the top of the list."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -16,7 +18,7 @@ from xmodal.media.names import display_path
 from xmodal.media.pool import DecodePool
 from xmodal.retrieve import Retriever, locate_segment
 from xmodal.space import Space, check_supported, combine
-from xmodal.store import Filter, Raw, Store
+from xmodal.store import TEXT_SEARCH, TOKEN_FEATURES, Filter, Raw, Store
 from xmodal.store.filters import walk
 from xmodal.types import Embedding, Media, Modality, SearchResult
 
@@ -24,6 +26,21 @@ from .indexer import embed_size_error
 
 if TYPE_CHECKING:
     from xmodal.rerank import Reranker
+
+log = logging.getLogger(__name__)
+
+# what the engine leaves out when a store lacks a capability (Store.capabilities)
+WITHOUT = {
+    TEXT_SEARCH: "hybrid search is off: it has no full-text (BM25) search, so results rank by vector similarity alone",
+    TOKEN_FEATURES: ("it keeps no token features, so results do not say where they matched (region, time span, "
+                     "page) and the attention reranker cannot run (--rerank llm can)"),
+}
+
+
+def capability_notes(store: Store) -> list[str]:
+    """One sentence per capability `store` lacks, saying what is left out (see WITHOUT)."""
+    kind = type(store).__name__.removesuffix("Store").lower()
+    return [f"this {kind} index: {WITHOUT[c]}" for c in WITHOUT if c not in store.capabilities]
 
 
 class Searcher:
@@ -37,6 +54,8 @@ class Searcher:
         self._fingerprint: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._reranking = threading.Lock()
+        for note in capability_notes(store):  # said once per opened index, never silently
+            log.warning("%s", note)
 
     def query_media(self, text: str | None = None, file: str | Path | None = None) -> list[Media]:
         parts = []
@@ -79,6 +98,7 @@ class Searcher:
             embs = self.space.embed(parts)
             vector = combine(embs)
         depth = max(k, rerank_depth) if rerank else k
+        hybrid = hybrid and TEXT_SEARCH in self.store.capabilities  # the note says so (capability_notes)
         try:
             hits = self.retriever.retrieve(vector, text if hybrid else None, depth, filt)
         except XModalError:
@@ -121,17 +141,27 @@ class Searcher:
 
     def reranker(self, rerank: "str | Reranker") -> "Reranker":
         """A reranker by name, created once and reused (its weights load once); either way one
-        made for another space than this index's is refused (IndexMismatchError)."""
+        made for another space than this index's is refused (IndexMismatchError), and so is one
+        that reads what this index's store does not keep."""
         with self._lock:
             if self._fingerprint is None:
                 self._fingerprint = self.space.fingerprint()
             if not isinstance(rerank, str):
+                self._check_capabilities(type(rerank))
                 rerank.check_space(self._fingerprint)
                 return rerank
             if rerank not in self._rerankers:
                 from xmodal.rerank import RERANKERS
 
+                self._check_capabilities(RERANKERS.resolve(rerank))
                 created = RERANKERS.create(rerank)
                 created.check_space(self._fingerprint)
                 self._rerankers[rerank] = created
             return self._rerankers[rerank]
+
+    def _check_capabilities(self, reranker: "type[Reranker]") -> None:
+        missing = sorted(reranker.requires - self.store.capabilities)
+        if missing:
+            raise XModalError(f"the {reranker.__name__} needs {', '.join(missing)}, which the "
+                              f"{type(self.store).__name__} of {self.store.uri} does not keep; use --rerank llm, "
+                              "or an index on Lance (a folder or s3://)")

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import IndexMismatchError, ModelUnavailable
 from ..space import space_differences
 from ._av import AVScorer
+from ..store import TOKEN_FEATURES
 from ._features import EXPLAINING, KINDS, SCALARS, candidate_features, clamp_segment, query_features, scalar_features
 from ..types import Modality
 from .base import Candidate, Reranker, RerankQuery, RerankScore
@@ -114,6 +115,8 @@ def featurize(query: RerankQuery, candidates: Sequence[Candidate], max_q: int, m
 
 class AttentionReranker(Reranker):
     """Reranks with a trained cross-modal attention matcher; explains with its attention."""
+
+    requires = frozenset({TOKEN_FEATURES})  # it attends over the items' stored token rows
 
     def __init__(self, path: str | Path | None = None):
         path = path or os.environ.get("XMODAL_RERANK_ATTENTION") or DEFAULT_DIR

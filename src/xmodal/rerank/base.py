@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -55,6 +55,10 @@ class RerankScore:
 
 class Reranker(ABC):
     """Scores candidates for a query. `fuse` says how to combine with the first stage."""
+
+    # store capabilities (xmodal.store.base) this reranker reads; an index whose store lacks
+    # one refuses the reranker with an error instead of feeding it empty features
+    requires: ClassVar[frozenset[str]] = frozenset()
 
     # weight of the reranker score in a convex combination with the (min-max normalised)
     # first-stage score; 1.0 means the reranker alone decides. Trained rerankers store the

@@ -91,13 +91,15 @@ class Service:
         if settings.work_dir is None:
             from xmodal.config import cache_dir
 
-            key = hashlib.blake2b(str(index.path.resolve()).encode(), digest_size=8).hexdigest()
+            key = hashlib.blake2b(str(index.path.resolve() if index.path else index.uri).encode(), digest_size=8).hexdigest()
             work = cache_dir("serve", key)
         else:
             work = Path(settings.work_dir)
         self.work_dir = work.resolve()
         self.tmp_dir = self.work_dir / "tmp"
-        self.uploads = (index.path / "uploads").resolve()  # files added through the API live with the index
+        # files added through the API live with a local index; beside an index on S3 or Milvus
+        # they stay on this server (other replicas cannot serve their media)
+        self.uploads = ((index.path or self.work_dir) / "uploads").resolve()
         self.tmp_dir.mkdir(parents=True, exist_ok=True)  # uploads/ only once something is uploaded
         for stale in self.tmp_dir.iterdir():  # a killed server leaves its query files behind
             stale.unlink(missing_ok=True)
@@ -107,7 +109,9 @@ class Service:
         self.jobs = Jobs()
         self.started = time.time()
         # server folders named in messages: the index by a placeholder, the server's own by nothing
-        roots = {(str(p), "") for p in (self.tmp_dir, self.uploads, self.work_dir)} | {(str(index.path.resolve()), "<index>")}
+        roots = {(str(p), "") for p in (self.tmp_dir, self.uploads, self.work_dir)}
+        if index.path is not None:
+            roots.add((str(index.path.resolve()), "<index>"))
         self._roots = sorted(roots, key=lambda r: -len(r[0]))
 
     # -- scrubbing ------------------------------------------------------------------------
@@ -323,7 +327,8 @@ class Service:
     def stats(self) -> dict[str, Any]:
         with self.rw.read():
             s = self.index.stats()
-        s["index"] = self.index.path.name
+        # the index by its name only: a folder's, or the last part of an s3:// or milvus:// URI
+        s["index"] = self.index.path.name if self.index.path is not None else self.index.uri.split("?")[0].rsplit("/", 1)[-1]
         s.pop("path", None)
         if s.get("binding"):
             s["binding"] = Path(s["binding"]).name

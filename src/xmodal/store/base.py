@@ -8,7 +8,7 @@ methods. Records are plain dicts with the columns in `COLUMNS`; searches and cou
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -53,6 +53,14 @@ FILTERABLE: dict[str, type] = {
 }
 assert FILTERABLE.keys() <= COLUMNS.keys()
 
+# what `Store.iter_file_states` gives per file: the incremental checks read nothing else
+FILE_STATE = ("path", "id", "content_hash", "mtime", "size")
+
+# capability flags (`Store.capabilities`): what a store can do beyond the vector search, filters
+# and item columns every store has. The engine reads them and says what it leaves out without one.
+TEXT_SEARCH = "text_search"  # full-text (BM25) search over `text`: hybrid search
+TOKEN_FEATURES = "token_features"  # `tokens`/`segments` kept: where a result matched, the attention reranker
+
 
 class Store(ABC):
     """What every store implements. Filters arrive as `xmodal.store.filters.Filter` trees, never
@@ -77,11 +85,23 @@ class Store(ABC):
     """
 
     dim: int
+    uri: str  # where the index is (a folder, s3://..., milvus://...), for messages
     filter_dialect: ClassVar[str]  # the dialect of the Raw filters this store runs
+    capabilities: ClassVar[frozenset[str]] = frozenset()  # TEXT_SEARCH, TOKEN_FEATURES
+
+    # A store is opened as `cls(dim=..., **options)` with the options `store.location` resolves
+    # from an index URI; `read_manifest_at(**options)` reads the manifest there without opening
+    # (or creating) anything, since the vector size comes from it.
+
+    @classmethod
+    @abstractmethod
+    def read_manifest_at(cls, **options: Any) -> dict[str, Any] | None:
+        """The manifest of the index at this location, None where there is none yet."""
 
     @abstractmethod
     def upsert(self, records: Sequence[dict[str, Any]], replaces: Iterable[str] = ()) -> None:
-        """Insert or replace records by id, atomically: a crash leaves all or none of them.
+        """Insert or replace records by id, atomically: a crash leaves all or none of them. Ids
+        repeated within `records` are written once, the last record winning.
         replaces: ids deleted in the same commit (an item re-recorded under a new id)."""
 
     @abstractmethod
@@ -90,12 +110,18 @@ class Store(ABC):
 
     @abstractmethod
     def delete(self, ids: Iterable[str]) -> int:
-        """Remove items; returns how many were removed."""
+        """Remove items; returns how many were really removed (ids not in the store count 0)."""
 
     @abstractmethod
     def file_states(self, paths: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
-        """path -> {id, content_hash, mtime, size} for every item that came from a file (or from
-        one of `paths`)."""
+        """path -> {id, content_hash, mtime, size} for every item that came from one of `paths`
+        (or from any file: small indexes; a run's planning pages through `iter_file_states`)."""
+
+    @abstractmethod
+    def iter_file_states(self, batch: int = 10_000) -> Iterator[dict[str, dict[str, Any]]]:
+        """Every item that came from a file, a page of at most `batch` at a time:
+        {path: {id, content_hash, mtime, size}} (the `FILE_STATE` columns). A paged scan, so an
+        index of millions of files is never held in memory at once."""
 
     @abstractmethod
     def get(self, ids: Sequence[str], with_tokens: bool = False) -> list[dict[str, Any]]:
@@ -127,7 +153,8 @@ class Store(ABC):
 
     @abstractmethod
     def finalize(self) -> None:
-        """After a batch of writes: refresh the full-text index, build the ANN index when large enough."""
+        """After a run of writes: make them durable and searchable — flush, refresh the full-text
+        index, build the ANN index when large enough, load what the engine serves from."""
 
     @abstractmethod
     def read_manifest(self) -> dict[str, Any] | None:
@@ -149,6 +176,16 @@ class Store(ABC):
 
     def refresh(self) -> None:
         """Move to the latest committed state before writing (no-op for a store that always is)."""
+
+    def create_manifest(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Record `manifest` unless the index has one; returns the one it holds afterwards (a
+        writer that created the index at the same moment may have won). Stores shared between
+        machines make this atomic (a conditional put); callers hold `write_lock()`."""
+        existing = self.read_manifest()
+        if existing is not None:
+            return existing
+        self.write_manifest(manifest)
+        return manifest
 
 
 def pack_tokens(tokens: np.ndarray) -> bytes:

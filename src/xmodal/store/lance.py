@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .base import FILTERABLE, MANIFEST, Store
+from .base import FILE_STATE, FILTERABLE, MANIFEST, TEXT_SEARCH, TOKEN_FEATURES, Store
 from .filters import And, Eq, Filter, In, IsNull, Like, Not, Or, Prefix, Range, Raw, TextMatch, check_dialect, escape_like
 from .lock import DEFAULT_TIMEOUT_S, LOCK_FILE, FolderLock, WriteLock
 
@@ -93,31 +93,46 @@ def compile_filter(f: Filter) -> str:
     raise TypeError(f"not a filter node: {f!r}")
 
 
+def _where(path: str | Path) -> tuple[str, Path | None]:
+    """(the URI Lance opens, the local folder or None for object storage)."""
+    text = os.fspath(path)
+    if "://" in text and not text.startswith("file://"):
+        return text.rstrip("/"), None
+    local = Path(text[len("file://"):] if text.startswith("file://") else text)
+    return str(local), local
+
+
 class LanceStore(Store):
-    """Items in `<dir>/items.lance`, what built them in `<dir>/xmodal.json`.
+    """Items in `<dir>/items.lance`, what built them in `<dir>/xmodal.json`. `<dir>` is a local
+    folder here; `S3LanceStore` (store/lance_s3.py) is the same table on object storage.
 
     ann_threshold: below this many rows search is exact (a scan is fast and exact at that size);
     at or above it an IVF_HNSW_SQ index is built, as measured in DESIGN.md.
     """
 
     filter_dialect = "lancedb"
+    capabilities = frozenset({TEXT_SEARCH, TOKEN_FEATURES})
 
     def __init__(self, path: str | Path, dim: int, ann_threshold: int = 50_000,
-                 lock_timeout: float | None = DEFAULT_TIMEOUT_S):
+                 lock_timeout: float | None = DEFAULT_TIMEOUT_S, storage_options: dict[str, str] | None = None):
         """lock_timeout: how long a writer waits for the index's write lock before it gives up
-        naming the holder (`store/lock.py`; None: as long as it takes)."""
+        naming the holder (`store/lock.py`; None: as long as it takes). storage_options: the
+        object store's settings, for a Lance table that is not a local folder."""
         os.environ.setdefault("LANCE_LOG", "error")  # Lance's Rust side warns on every query otherwise
         import lancedb
 
         warnings.filterwarnings("ignore", module="lancedb")
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.uri, self.path = _where(path)
+        self.storage_options = dict(storage_options or {})
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
         self.dim = dim
         self.ann_threshold = ann_threshold
         self.lock_timeout = lock_timeout
         # readers move to what other processes committed within seconds (a server sees a CLI
         # run's items), and never read a version older than that: the version clean-up relies on it
-        self._db = lancedb.connect(str(self.path), read_consistency_interval=READ_CONSISTENCY)
+        self._db = lancedb.connect(self.uri, storage_options=self.storage_options or None,
+                                  read_consistency_interval=READ_CONSISTENCY)
         if TABLE in self._db.list_tables().tables:
             self._table = self._db.open_table(TABLE)
             self._check_schema()
@@ -140,12 +155,12 @@ class LanceStore(Store):
         missing = [c for c in _schema(self.dim).names if c not in schema.names]
         if missing:
             raise XModalError(
-                f"{self.path}: table {TABLE!r} was not written by xmodal (no column {', '.join(missing)}); "
+                f"{self.uri}: table {TABLE!r} was not written by xmodal (no column {', '.join(missing)}); "
                 "index into a new folder"
             )
         stored_dim = getattr(schema.field("vector").type, "list_size", None)
         if stored_dim != self.dim:
-            raise IndexMismatchError(f"{self.path}: index vectors have {stored_dim} dimensions, encoder gives {self.dim}")
+            raise IndexMismatchError(f"{self.uri}: index vectors have {stored_dim} dimensions, encoder gives {self.dim}")
 
     # -- writes --------------------------------------------------------------------------
     def upsert(self, records: Sequence[dict[str, Any]], replaces: Iterable[str] = ()) -> None:
@@ -218,6 +233,14 @@ class LanceStore(Store):
             r["path"]: {"id": r["id"], "content_hash": r["content_hash"], "mtime": r["mtime"], "size": r["size"]}
             for r in rows
         }
+
+    def iter_file_states(self, batch: int = 10_000) -> Iterator[dict[str, dict[str, Any]]]:
+        n = self._table.count_rows()
+        if n == 0:
+            return
+        q = self._table.search().select(list(FILE_STATE)).where("path != ''").limit(n)
+        for rb in q.to_batches(batch):
+            yield {r["path"]: {k: r[k] for k in FILE_STATE if k != "path"} for r in rb.to_pylist()}
 
     def _scan(self, columns: list[str], where: str | None = None) -> list[dict[str, Any]]:
         n = self._table.count_rows()
@@ -356,9 +379,13 @@ class LanceStore(Store):
         return before - self._table.count_rows()
 
     # -- manifest ------------------------------------------------------------------------
-    def read_manifest(self) -> dict[str, Any] | None:
-        f = self.path / MANIFEST
+    @classmethod
+    def read_manifest_at(cls, path: str | Path, **_: Any) -> dict[str, Any] | None:
+        f = Path(path) / MANIFEST
         return json.loads(f.read_text()) if f.exists() else None
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        return self.read_manifest_at(self.path)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         f = self.path / MANIFEST
