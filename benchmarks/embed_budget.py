@@ -14,7 +14,6 @@ note's vector is compared across the runs: the limit changes no vector of a text
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
