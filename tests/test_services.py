@@ -266,6 +266,8 @@ def test_ray_data_actor_pool_into_a_lance_datasink(ray_cluster, tmp_path):
     elapsed = time.monotonic() - t0
     table = lancedb.connect(uri).open_table("items").to_arrow()
     assert sorted(table["id"].to_pylist()) == sorted(i["id"] for i in items)
-    assert len(set(table["actor_pid"].to_pylist())) == 2  # both actors embedded
+    # embedded by the pool's actors, never more than its size; how many of them get blocks
+    # depends on when each actor comes up (on a loaded machine one may take them all)
+    assert 1 <= len(set(table["actor_pid"].to_pylist())) <= 2
     print(f"\nray data: 240 rows through 2 actors into Lance in {elapsed:.1f} s "
           f"(cluster memory {ray_cluster.memory_mib()} MiB, nodes up in {ray_cluster.start_seconds})")
