@@ -488,21 +488,12 @@ class ConSEImageEncoder(Encoder):
         return out
 
     def _embed_batch(self, sess: Any, preps: list[_Prepared]) -> list[Embedding]:
-        x = np.stack([p.pixels for p in preps])
-        logits, feats, region_logits = sess.run(_ONNX_OUTPUTS, {"pixels": x})
+        logits, feats, region_logits = self._classify(sess, preps)
         probs = _softmax(logits, self.temperature)
         vecs = self._conse(probs)
-        regions = self._conse(_softmax(region_logits, self.temperature))  # (B, h*w, dim)
+        regions = self._region_vectors(region_logits)  # (B, h*w, dim)
         grid = math.isqrt(region_logits.shape[1])
-
-        if self.ocr_mode == "auto":
-            gate = probs[:, list(TEXT_BEARING_CLASSES)].sum(axis=1) >= OCR_GATE_MASS
-            for i in np.flatnonzero(gate):
-                preps[i].ocr = self._ocr_engine().read(preps[i].image)
-        ocr_texts = [
-            p.ocr[0] if p.ocr[1] >= OCR_MIN_CONFIDENCE and _letters(p.ocr[0]) >= OCR_MIN_LETTERS else ""
-            for p in preps
-        ]
+        ocr_texts = self._read_text(preps, probs)
         with_text = [i for i, t in enumerate(ocr_texts) if t]
         if with_text:
             tv = self.text.embed_texts([ocr_texts[i] for i in with_text])
@@ -521,3 +512,25 @@ class ConSEImageEncoder(Encoder):
             result.append(Embedding(vector=vecs[i].astype(np.float32), tokens=toks, segments=segs, text=ocr_texts[i],
                                     native=native))
         return result
+
+    def _classify(self, sess: Any, preps: list[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The network on one batch: (logits (B, 1000), features (B, C, h, w), region logits (B, h*w, 1000))."""
+        x = np.stack([p.pixels for p in preps])
+        logits, feats, region_logits = sess.run(_ONNX_OUTPUTS, {"pixels": x})
+        return logits, feats, region_logits
+
+    def _region_vectors(self, region_logits: np.ndarray) -> np.ndarray:
+        """(B, h*w, 1000) region logits → (B, h*w, dim) ConSE vectors, one per grid cell."""
+        return self._conse(_softmax(region_logits, self.temperature))
+
+    def _read_text(self, preps: list[_Prepared], probs: np.ndarray) -> list[str]:
+        """The OCR text kept per image ("" when none): with ocr="auto" only the images the
+        classifier sees as text-bearing are read here."""
+        if self.ocr_mode == "auto":
+            gate = probs[:, list(TEXT_BEARING_CLASSES)].sum(axis=1) >= OCR_GATE_MASS
+            for i in np.flatnonzero(gate):
+                preps[i].ocr = self._ocr_engine().read(preps[i].image)
+        return [
+            p.ocr[0] if p.ocr[1] >= OCR_MIN_CONFIDENCE and _letters(p.ocr[0]) >= OCR_MIN_LETTERS else ""
+            for p in preps
+        ]

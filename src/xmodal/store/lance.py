@@ -119,7 +119,9 @@ class LanceStore(Store):
         naming the holder (`store/lock.py`; None: as long as it takes). storage_options: the
         object store's settings, for a Lance table that is not a local folder."""
         os.environ.setdefault("LANCE_LOG", "error")  # Lance's Rust side warns on every query otherwise
-        import lancedb
+        from ._lancedb_import import import_lancedb
+
+        lancedb = import_lancedb()
 
         warnings.filterwarnings("ignore", module="lancedb")
         self.uri, self.path = _where(path)
@@ -216,10 +218,24 @@ class LanceStore(Store):
                     warnings.simplefilter("ignore")
                     self._table.create_scalar_index(column, index_type="BTREE", replace=True)
         if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in indices.values()):
-            log.info("building ANN index over %d items", n)
-            from lancedb.index import IvfHnswSq
+            self.build_vector_index()
 
-            self._table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
+    # -- the ANN index -------------------------------------------------------------------
+    def build_vector_index(self) -> None:
+        """Build (or rebuild) the IVF-HNSW-SQ index over the vector column."""
+        from lancedb.index import IvfHnswSq
+
+        log.info("building ANN index over %d items", self._table.count_rows())
+        self._table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
+
+    def vector_index_stats(self) -> dict[str, Any] | None:
+        """What the vector index is (type, partitions, rows covered), or None without one."""
+        for ix in self._table.list_indices():
+            if "vector" in getattr(ix, "columns", []):
+                st = self._table.index_stats(ix.name)
+                return {"name": ix.name, "type": str(st.index_type), "partitions": st.num_indices and getattr(st, "num_partitions", None),
+                        "indexed_rows": st.num_indexed_rows, "unindexed_rows": st.num_unindexed_rows}
+        return None
 
     # -- reads ---------------------------------------------------------------------------
     _LIGHT = ["id", "path", "modality", "content_hash", "mtime", "size", "duration", "pages", "text", "segments", "n_tokens", "meta"]

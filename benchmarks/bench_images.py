@@ -1,0 +1,146 @@
+"""Image ingest end to end vs. the bare image model, per stage, on real photos and Tux Paint stamps.
+
+    .venv/bin/python benchmarks/bench_images.py [--photos 400] [--stamps 300] [--out benchmarks/results/images.json]
+
+For each set, in one run:
+* bare model: the same EfficientNet-Lite0 ONNX file the encoder uses, the same ONNX Runtime
+  session settings (2 intra-op threads), batches of 32 pre-decoded, pre-letterboxed inputs;
+  measured before and after the end-to-end pass (the mean is the reference);
+* end to end: `Index.add` of the files into a fresh index (default profile with its binding,
+  decode → letterbox → model → region maps → OCR gate → binding head → LanceDB commit), after a
+  one-file warm-up so model loading is not counted; every stage's wall and thread-CPU seconds.
+
+The ratio (end to end / bare model) is the figure issue 14 asks for (target ≥ 0.6, and ≥ 100 img/s).
+Photos: `speed_common.photo_set` (real photos from pinned Debian packages and scikit-image,
+re-encoded as JPEG/PNG at 200–1,000 px, built once into the cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from speed_common import StageClock, cpu_seconds, load_avg, machine, peak_rss_mb, photo_set, photo_stats
+
+import xmodal
+import xmodal.engine.indexer as indexer_mod
+import xmodal.encode.image_conse as conse_mod
+import xmodal.media.image as image_mod
+from xmodal.bind.artifact import Binding
+from xmodal.encode._onnx import session
+from xmodal.encode.image_conse import ConSEImageEncoder
+from xmodal.media import load
+from xmodal.store.lance import LanceStore
+
+
+def bare_model(pixels: list[np.ndarray], model: Path, outputs: list[str], batch: int = 32, threads: int = 2) -> dict[str, Any]:
+    sess = session(model, threads)
+    sess.run(outputs, {"pixels": np.stack(pixels[:batch])})  # warm-up
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    for b in range(0, len(pixels), batch):
+        sess.run(outputs, {"pixels": np.stack(pixels[b : b + batch])})
+    dt, dc = time.perf_counter() - t0, cpu_seconds() - c0
+    return {"items": len(pixels), "seconds": round(dt, 3), "img_per_s": round(len(pixels) / dt, 1), "cpu_s": round(dc, 2)}
+
+
+def instrument(clock: StageClock) -> None:
+    clock.wrap(indexer_mod, "content_hash", "hash")
+    clock.wrap(indexer_mod, "probe", "probe")
+    clock.wrap(indexer_mod, "load", "decode (incl. colour shares)")
+    clock.wrap(image_mod, "colour_shares", "colour shares")
+    clock.wrap(conse_mod, "letterbox", "letterbox (resize)")
+    clock.wrap(ConSEImageEncoder, "_classify", "model")
+    clock.wrap(ConSEImageEncoder, "_region_vectors", "region maps")
+    clock.wrap(ConSEImageEncoder, "_read_text", "OCR gate (+ OCR)")
+    clock.wrap(ConSEImageEncoder, "_embed_batch", "embed batch (model..assembly)")
+    clock.wrap(Binding, "apply", "binding head")
+    clock.wrap(indexer_mod.Indexer, "_record", "record building")
+    clock.wrap(LanceStore, "upsert", "store commit")
+    clock.wrap(LanceStore, "finalize", "finalize (FTS, id index)")
+
+
+def end_to_end(paths: list[Path], clock: StageClock, **open_kw: Any) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as d:
+        idx = xmodal.open(Path(d) / "idx", **open_kw)
+        idx.add(paths[:1])  # warm-up: model loading is not throughput
+        clock.reset()
+        instrument(clock)
+        try:
+            load0 = load_avg()
+            t0, c0 = time.perf_counter(), cpu_seconds()
+            rep = idx.add(paths[1:])
+            dt, dc = time.perf_counter() - t0, cpu_seconds() - c0
+        finally:
+            clock.restore()
+        n = len(rep.added)
+        disk = sum(f.stat().st_size for f in (Path(d) / "idx").rglob("*") if f.is_file())
+        return {"items": n, "failed": len(rep.failed), "seconds": round(dt, 2), "img_per_s": round(n / dt, 1),
+                "cpu_s": round(dc, 2), "cpu_utilisation": round(dc / dt, 2), "load_before": load0, "load_after": load_avg(),
+                "disk_bytes_per_item": round(disk / max(n + 1, 1)), "stages": clock.table(n)}
+
+
+def run_set(name: str, paths: list[Path], model: Path, clock: StageClock, repeats: int, **open_kw: Any) -> dict[str, Any]:
+    enc = ConSEImageEncoder()
+    pixels = [conse_mod.letterbox(load(p).images[0], enc.size)[0] for p in paths[1:]]
+    out: dict[str, Any] = {"set": name, "runs": []}
+    for r in range(repeats):
+        before = bare_model(pixels, model, conse_mod._ONNX_OUTPUTS)
+        e2e = end_to_end(paths, clock, **open_kw)
+        after = bare_model(pixels, model, conse_mod._ONNX_OUTPUTS)
+        bare = (before["img_per_s"] + after["img_per_s"]) / 2
+        run = {"bare_model_before": before, "end_to_end": e2e, "bare_model_after": after,
+               "bare_img_per_s": round(bare, 1), "ratio": round(e2e["img_per_s"] / bare, 3)}
+        out["runs"].append(run)
+        print(f"{name:7} run {r + 1}: end to end {e2e['img_per_s']:6.1f} img/s ({e2e['items']} in {e2e['seconds']} s, "
+              f"CPU {e2e['cpu_utilisation']:.2f} cores), bare model {bare:6.1f} img/s → ratio {run['ratio']:.2f}  "
+              f"load {e2e['load_before'][0]}", flush=True)
+    logits_only = bare_model(pixels, model, ["logits"])
+    out["bare_model_logits_only"] = logits_only
+    best = max(out["runs"], key=lambda r: r["end_to_end"]["img_per_s"])
+    print(f"{name:7} stages of the best run (thread CPU ms per image; wall s):")
+    for stage, s in best["end_to_end"]["stages"].items():
+        print(f"    {stage:32} {s['cpu_ms_per_item']:7.2f} ms   {s['wall_s']:7.2f} s  ({s['calls']} calls)")
+    print(f"{name:7} bare model, logits output only: {logits_only['img_per_s']} img/s", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--photos", type=int, default=400)
+    ap.add_argument("--stamps", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--sets", default="photos,stamps")
+    ap.add_argument("--profile", default=None, help="profile name or JSON file (default: the offline default)")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    from xmodal.data.debian import fetch_deb
+    from xmodal.data.tuxpaint import tuxpaint_stamps
+
+    results: dict[str, Any] = {"machine": machine(), "sets": {}}
+    sets = {}
+    if "photos" in args.sets:
+        sets["photos"] = photo_set(args.photos)
+    if "stamps" in args.sets:
+        stamps = [s for s in tuxpaint_stamps(fetch_deb("tuxpaint-stamps-default")) if s.category != "symbols"]
+        sets["stamps"] = [s.image for s in stamps][: args.stamps]
+    open_kw = {"profile": args.profile} if args.profile else {}
+    enc = ConSEImageEncoder(**(json.loads(Path(args.profile).read_text())["image"].get("args", {}) if args.profile and args.profile.endswith(".json") else {}))
+    model = conse_mod.export_onnx(enc.variant) if not hasattr(enc, "model_path") else enc.model_path()
+    results["model_file"] = model.name
+    clock = StageClock()
+    for name, paths in sets.items():
+        results["sets"][name] = {"data": photo_stats(paths), **run_set(name, paths, model, clock, args.repeats, **open_kw)}
+    results["peak_rss_mb"] = peak_rss_mb()
+    results["machine"]["load_avg_end"] = load_avg()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
