@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .blas_threads import one_blas_thread
 from .encode import ENCODERS
 from .encode.base import Encoder, l2_normalize
 from .errors import MediaError, XModalError
@@ -138,10 +139,11 @@ class Space:
         groups: dict[Modality, list[int]] = defaultdict(list)
         for i, m in enumerate(media):
             groups[m.modality].append(i)
-        for modality, idx in groups.items():
-            embs = self.encoder(modality).encode([media[i] for i in idx])
-            for i, e in zip(idx, embs):
-                out[i] = e
+        with one_blas_thread():  # encoders' numpy products run beside ONNX Runtime's own threads
+            for modality, idx in groups.items():
+                embs = self.encoder(modality).encode([media[i] for i in idx])
+                for i, e in zip(idx, embs):
+                    out[i] = e
         return out  # type: ignore[return-value]
 
     def embed_query(self, parts: Sequence[Media], weights: Sequence[float] | None = None) -> np.ndarray:

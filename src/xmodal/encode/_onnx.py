@@ -11,15 +11,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-_SESSIONS: dict[tuple[str, int, int, str], "ort.InferenceSession"] = {}
+_SESSIONS: dict[tuple[str, int, int, str, bool], "ort.InferenceSession"] = {}
 _LOCK = threading.Lock()
 
 
-def session(path: str | Path, threads: int = 2, optimize: str = "all") -> "ort.InferenceSession":
+def session(path: str | Path, threads: int = 2, optimize: str = "all", spinning: bool = True) -> "ort.InferenceSession":
     """A CPU InferenceSession for `path` with `threads` intra-op threads, created once per process.
 
     `optimize`: ORT graph optimisation level, "basic" | "extended" | "all". Keyed by the file's
-    path and mtime too, so a re-exported model is picked up.
+    path and mtime too, so a re-exported model is picked up. `spinning=False`: idle intra-op
+    threads sleep instead of busy-waiting for the next op, which leaves the CPU to the decode
+    and post-processing threads of a pipeline (on 2 cores, spinning threads starve them).
     """
     from ..errors import ModelUnavailable
 
@@ -37,7 +39,7 @@ def session(path: str | Path, threads: int = 2, optimize: str = "all") -> "ort.I
     }
     if optimize not in levels:
         raise ValueError(f"optimize={optimize!r}: choose one of {sorted(levels)}")
-    key = (str(p.resolve()), p.stat().st_mtime_ns, int(threads), optimize)
+    key = (str(p.resolve()), p.stat().st_mtime_ns, int(threads), optimize, bool(spinning))
     with _LOCK:
         sess = _SESSIONS.get(key)
         if sess is None:
@@ -47,6 +49,8 @@ def session(path: str | Path, threads: int = 2, optimize: str = "all") -> "ort.I
             opts.inter_op_num_threads = 1
             opts.graph_optimization_level = levels[optimize]
             opts.log_severity_level = 3  # keep ORT's initializer warnings off the user's terminal
+            if not spinning:
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             sess = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
             _SESSIONS[key] = sess
     return sess

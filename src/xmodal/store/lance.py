@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..blas_threads import one_blas_thread
 from .base import FILE_STATE, FILTERABLE, MANIFEST, TEXT_SEARCH, TOKEN_FEATURES, Store
 from .filters import And, Eq, Filter, In, IsNull, Like, Not, Or, Prefix, Range, Raw, TextMatch, check_dialect, escape_like
 from .lock import DEFAULT_TIMEOUT_S, LOCK_FILE, FolderLock, WriteLock
@@ -143,6 +144,8 @@ class LanceStore(Store):
         self._fts_rows = -1  # rows covered by the full-text index at last refresh
         self._lock: FolderLock | None = None
         self._flat: tuple[int, list[str], np.ndarray] | None = None  # (table version, ids, vectors)
+        self._count: tuple[int, int] | None = None  # (table version, rows)
+        self._fts: tuple[int, bool] | None = None  # (table version, has a full-text index)
 
     def compile_filter(self, filter: Filter) -> str:
         check_dialect(filter, self.filter_dialect)
@@ -258,8 +261,8 @@ class LanceStore(Store):
         for rb in q.to_batches(batch):
             yield {r["path"]: {k: r[k] for k in FILE_STATE if k != "path"} for r in rb.to_pylist()}
 
-    def _scan(self, columns: list[str], where: str | None = None) -> list[dict[str, Any]]:
-        n = self._table.count_rows()
+    def _scan(self, columns: list[str], where: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        n = self._rows() if limit is None else limit
         if n == 0:
             return []
         q = self._table.search().select(columns)
@@ -267,12 +270,19 @@ class LanceStore(Store):
             q = q.where(where)
         return q.limit(n).to_list()
 
+    def _rows(self) -> int:
+        """Row count, remembered per table version (a count is a round trip into Lance)."""
+        version = self._table.version
+        if self._count is None or self._count[0] != version:
+            self._count = (version, self._table.count_rows())
+        return self._count[1]
+
     def get(self, ids: Sequence[str], with_tokens: bool = False) -> list[dict[str, Any]]:
         if not ids:
             return []
         cols = self._LIGHT + (["tokens", "vector"] if with_tokens else [])
         filt = f"id IN ({', '.join(_quote(i) for i in ids)})"
-        rows = {r["id"]: r for r in self._scan(cols, filt)}
+        rows = {r["id"]: r for r in self._scan(cols, filt, limit=len(set(ids)))}  # ids are unique in the table
         return [rows[i] for i in ids if i in rows]
 
     def vector_search(
@@ -281,7 +291,7 @@ class LanceStore(Store):
         # a filtered search goes to Lance's prefilter, exact below the ANN threshold (no index yet):
         # at 10k items it is as fast as masking the in-memory matrix, since fetching the top rows
         # costs a Lance query either way (benchmarks/bench_filters.py)
-        if filter is None and self._table.count_rows() < self.ann_threshold:
+        if filter is None and self._rows() < self.ann_threshold:
             return self._flat_search(np.asarray(vector, dtype=np.float32), k, with_tokens)
         q = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
         if filter is not None:
@@ -298,7 +308,8 @@ class LanceStore(Store):
         ids, matrix = self.vectors()
         if not len(ids):
             return []
-        scores = matrix @ vector
+        with one_blas_thread():
+            scores = matrix @ vector
         top = np.argpartition(-scores, min(k, len(ids)) - 1)[:k] if k < len(ids) else np.arange(len(ids))
         top = top[np.argsort(-scores[top])]
         rows = self.get([ids[i] for i in top], with_tokens=with_tokens)
@@ -325,7 +336,7 @@ class LanceStore(Store):
         return self._flat[1], self._flat[2]
 
     def text_search(self, query: str, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
-        if not query.strip() or self._fts_rows == -1 and not self._has_fts():
+        if not query.strip() or not self._has_fts():
             return []
         q = self._table.search(query, query_type="fts")
         if filter is not None:
@@ -340,7 +351,11 @@ class LanceStore(Store):
         return rows
 
     def _has_fts(self) -> bool:
-        return any("text" in getattr(ix, "columns", []) for ix in self._table.list_indices())
+        """Whether a full-text index exists, remembered per table version."""
+        version = self._table.version
+        if self._fts is None or self._fts[0] != version:
+            self._fts = (version, any("text" in getattr(ix, "columns", []) for ix in self._table.list_indices()))
+        return self._fts[1]
 
     def count(self, filter: Filter | None = None) -> int:
         return self._table.count_rows(self.compile_filter(filter)) if filter is not None else self._table.count_rows()
