@@ -159,9 +159,13 @@ def faiss_reference(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, efs=(16
 
 
 # ------------------------------------------------------------------------------- one size
-def build(path: Path, n: int, base: np.ndarray, texts: list[str]) -> tuple[Any, np.ndarray, dict[str, Any]]:
+def build(path: Path, n: int, base: np.ndarray, texts: list[str], ann: dict[str, Any] | None = None) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """Bulk-write n synthetic items into a fresh default-profile index (no ANN index yet)."""
-    idx = xmodal.open(path)
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    idx = xmodal.open(path, store_options={"ann": ann} if ann else None)
     store = idx.store
     vecs = np.zeros((n, base.shape[1]), np.float32)
     t0 = time.perf_counter()
@@ -226,9 +230,29 @@ def build_ann_while_searching(idx: Any, qs: list[str]) -> dict[str, Any]:
     return info
 
 
-def run_size(n: int, workdir: Path, base: np.ndarray, texts: list[str], qs: list[str], faiss_on: bool) -> dict[str, Any]:
+def sweep_query_settings(idx: Any, vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, sweep: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store vector search (k=10) latency and recall@10 under other query-time ANN settings."""
+    from dataclasses import replace
+
+    store, out = idx.store, []
+    keep = store.ann
+    pos = {f"t{i}": i for i in range(len(vecs))}
+    try:
+        for setting in sweep:
+            store.ann = replace(keep, **setting)
+            found: list[list[int]] = []
+            lat = timed_queries(lambda q: found.append([pos[r["id"]] for r in store.vector_search(q, 10, with_tokens=True)]), list(qv))
+            out.append({"settings": setting, **lat, "recall@10": recall(found[1:], truth)})
+            print(f"    query settings {json.dumps(setting):40} p50 {lat['p50_ms']:6.2f} p95 {lat['p95_ms']:6.2f} ms  recall@10 {out[-1]['recall@10']:.3f}", flush=True)
+    finally:
+        store.ann = keep
+    return out
+
+
+def run_size(n: int, workdir: Path, base: np.ndarray, texts: list[str], qs: list[str], faiss_on: bool,
+             ann: dict[str, Any], sweep: list[dict[str, Any]]) -> dict[str, Any]:
     path = workdir / f"scale-{n}"
-    idx, vecs, res = build(path, n, base, texts)
+    idx, vecs, res = build(path, n, base, texts, ann)
     qv = np.stack([idx.embed_query(q) for q in qs]).astype(np.float32)
     truth = exact_top(vecs, qv)
     res["load_before"] = load_avg()
@@ -239,6 +263,8 @@ def run_size(n: int, workdir: Path, base: np.ndarray, texts: list[str], qs: list
         res["ann_build"] = build_ann_while_searching(idx, qs)
         print(f"  ANN build {res['ann_build']['build_s']} s; queries meanwhile: {res['ann_build']['queries_during_build']}", flush=True)
         res["ann_index"] = idx.store.vector_index_stats()
+        if sweep:
+            res["query_settings_sweep"] = sweep_query_settings(idx, vecs, qv, truth, sweep)
     res["search"] = measure(idx, vecs, qs, qv, truth, "ANN index" if n >= idx.store.ann_threshold else "exact (in-memory)")
     if faiss_on:
         res["faiss_hnsw"] = faiss_reference(vecs, qv, truth)
@@ -276,6 +302,8 @@ def main() -> None:
     ap.add_argument("--no-faiss", action="store_true")
     ap.add_argument("--base", type=int, default=20_000)
     ap.add_argument("--workdir", type=Path, default=None, help="where the indices go (default: a temp dir, removed)")
+    ap.add_argument("--ann", type=json.loads, default={}, help='AnnSettings for the store, e.g. \'{"ef": 64, "m": 16}\'')
+    ap.add_argument("--sweep", type=json.loads, default=[], help='query-time settings to try, e.g. \'[{"ef": 32}, {"ef": 64, "refine": 2}]\'')
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -288,7 +316,7 @@ def main() -> None:
     if args.ingest and args.child:
         print(json.dumps(ingest(args.ingest, workdir, args.base)))
         return
-    results: dict[str, Any] = {"machine": machine()}
+    results: dict[str, Any] = {"machine": machine(), "ann": args.ann}
     if args.ingest:  # a child process, so the peak RSS is the ingest's own
         cmd = [sys.executable, __file__, "--ingest", str(args.ingest), "--child", "--workdir", str(workdir), "--base", str(args.base)]
         out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -303,7 +331,7 @@ def main() -> None:
         qs = queries()
         results["sizes"] = {}
         for n in [int(s) for s in args.sizes.split(",") if s]:
-            results["sizes"][n] = run_size(n, workdir, base, texts, qs, not args.no_faiss)
+            results["sizes"][n] = run_size(n, workdir, base, texts, qs, not args.no_faiss, args.ann, args.sweep)
             if args.out:  # keep what is done if a later (bigger) size fails
                 args.out.write_text(json.dumps(results, indent=2))
     results["peak_rss_mb"] = peak_rss_mb()

@@ -72,6 +72,8 @@ class StageClock:
         return run
 
     def wrap(self, obj: Any, attr: str, stage: str) -> None:
+        if not hasattr(obj, attr):  # an older tree without this step: it is simply not timed
+            return
         original = obj.__dict__[attr] if isinstance(obj, type) and attr in obj.__dict__ else getattr(obj, attr)
         self._undo.append((obj, attr, original))
         fn = getattr(obj, attr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -66,9 +67,33 @@ def _digest(path: str, mtime_ns: int, size: int, n: int) -> str:
 
 
 def file_digest(path: str | Path, n: int = 12) -> str:
-    """First `n` hex digits of the file's SHA-256 (memoised per path, mtime and size)."""
-    st = Path(path).stat()
-    return _digest(str(Path(path).resolve()), st.st_mtime_ns, st.st_size, n)
+    """First `n` hex digits of the file's SHA-256, memoised per path, mtime and size: in the
+    process, and on disk in the cache (weights files are hashed each time an index opens, and a
+    one-off `xmodal search` should not re-read tens of MB for that)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = hashlib.blake2b(f"{p}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_ino}".encode(), digest_size=16).hexdigest()
+    memo = _digest_memo_dir() / key
+    try:
+        known = memo.read_text().strip()
+        if len(known) >= n and all(c in "0123456789abcdef" for c in known):
+            return known[:n]
+    except OSError:
+        pass
+    full = _digest(str(p), st.st_mtime_ns, st.st_size, 64)
+    try:
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(full)
+        os.replace(tmp, memo)
+    except OSError:
+        pass  # a read-only cache only costs the re-hash next time
+    return full[:n]
+
+
+def _digest_memo_dir() -> Path:
+    from ..config import cache_dir
+
+    return cache_dir("digests")
 
 
 def text_digest(*parts: str, n: int = 12) -> str:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import warnings
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -49,6 +50,39 @@ def _schema(dim: int):
             pa.field("vector", pa.list_(pa.float32(), dim)),
         ]
     )
+
+
+@dataclass(frozen=True)
+class AnnSettings:
+    """The IVF-HNSW-SQ vector index: how it is built and how a query searches it.
+
+    Build: `partitions` IVF partitions (each one HNSW graph; None = Lance's own choice), `m`
+    graph neighbours and `ef_construction` candidates while building. Query: `nprobes`
+    partitions visited, `ef` graph candidates, and `refine` × k candidates re-scored with the
+    full-precision vectors (the graph holds 8-bit scalar-quantised copies). Chosen with
+    benchmarks/bench_scale.py: recall@10 against exact search and p50/p95 at 100k and 1M items.
+    """
+
+    m: int = 20
+    ef_construction: int = 300
+    partitions: int | None = None
+    nprobes: int | None = None
+    ef: int | None = None
+    refine: int | None = None
+
+    def index_config(self, rows: int) -> Any:
+        from lancedb.index import IvfHnswSq
+
+        return IvfHnswSq(distance_type="cosine", num_partitions=self.partitions, m=self.m, ef_construction=self.ef_construction)
+
+    def apply(self, query: Any, k: int) -> Any:
+        if self.nprobes:
+            query = query.nprobes(self.nprobes)
+        if self.ef:
+            query = query.ef(max(self.ef, k))
+        if self.refine:
+            query = query.refine_factor(self.refine)
+        return query
 
 
 def _quote(value: str) -> str:
@@ -115,10 +149,12 @@ class LanceStore(Store):
     capabilities = frozenset({TEXT_SEARCH, TOKEN_FEATURES})
 
     def __init__(self, path: str | Path, dim: int, ann_threshold: int = 50_000,
-                 lock_timeout: float | None = DEFAULT_TIMEOUT_S, storage_options: dict[str, str] | None = None):
+                 lock_timeout: float | None = DEFAULT_TIMEOUT_S, storage_options: dict[str, str] | None = None,
+                 ann: AnnSettings | dict[str, Any] | None = None):
         """lock_timeout: how long a writer waits for the index's write lock before it gives up
         naming the holder (`store/lock.py`; None: as long as it takes). storage_options: the
-        object store's settings, for a Lance table that is not a local folder."""
+        object store's settings, for a Lance table that is not a local folder. ann: the vector
+        index's build and query settings (`AnnSettings`)."""
         os.environ.setdefault("LANCE_LOG", "error")  # Lance's Rust side warns on every query otherwise
         from ._lancedb_import import import_lancedb
 
@@ -132,6 +168,7 @@ class LanceStore(Store):
         self.dim = dim
         self.ann_threshold = ann_threshold
         self.lock_timeout = lock_timeout
+        self.ann = ann if isinstance(ann, AnnSettings) else AnnSettings(**(ann or {}))
         # readers move to what other processes committed within seconds (a server sees a CLI
         # run's items), and never read a version older than that: the version clean-up relies on it
         self._db = lancedb.connect(self.uri, storage_options=self.storage_options or None,
@@ -225,19 +262,18 @@ class LanceStore(Store):
 
     # -- the ANN index -------------------------------------------------------------------
     def build_vector_index(self) -> None:
-        """Build (or rebuild) the IVF-HNSW-SQ index over the vector column."""
-        from lancedb.index import IvfHnswSq
-
-        log.info("building ANN index over %d items", self._table.count_rows())
-        self._table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
+        """Build (or rebuild) the IVF-HNSW-SQ index over the vector column (see AnnSettings)."""
+        rows = self._table.count_rows()
+        log.info("building ANN index over %d items", rows)
+        self._table.create_index("vector", config=self.ann.index_config(rows))
 
     def vector_index_stats(self) -> dict[str, Any] | None:
         """What the vector index is (type, partitions, rows covered), or None without one."""
         for ix in self._table.list_indices():
             if "vector" in getattr(ix, "columns", []):
                 st = self._table.index_stats(ix.name)
-                return {"name": ix.name, "type": str(st.index_type), "partitions": st.num_indices and getattr(st, "num_partitions", None),
-                        "indexed_rows": st.num_indexed_rows, "unindexed_rows": st.num_unindexed_rows}
+                return {"name": ix.name, "type": str(st.index_type), "distance": st.distance_type, "parts": st.num_indices,
+                        "indexed_rows": st.num_indexed_rows, "unindexed_rows": st.num_unindexed_rows, "settings": asdict(self.ann)}
         return None
 
     # -- reads ---------------------------------------------------------------------------
@@ -294,6 +330,7 @@ class LanceStore(Store):
         if filter is None and self._rows() < self.ann_threshold:
             return self._flat_search(np.asarray(vector, dtype=np.float32), k, with_tokens)
         q = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
+        q = self.ann.apply(q, k)
         if filter is not None:
             q = q.where(self.compile_filter(filter), prefilter=True)
         cols = self._LIGHT + (["tokens", "vector"] if with_tokens else [])
