@@ -166,3 +166,27 @@ def test_row_count_and_fulltext_presence_follow_writes(tmp_path):
     assert store._rows() == 8
     store.delete(["i0", "n1"])
     assert store._rows() == 6 and [r["id"] for r in store.get(["n2", "i0", "i4"])] == ["n2", "i4"]
+
+
+# --------------------------------------------------------------------------- audio
+@pytest.mark.slow
+def test_audio_batch_with_sound_features_ahead_equals_one_item_at_a_time():
+    from xmodal.encode.audio import SpeechSoundAudioEncoder
+    from xmodal.encode.sound_bank import AisfxEmbedder
+    from xmodal.types import Media, Modality
+
+    if not (SpeechSoundAudioEncoder.availability()[0] and AisfxEmbedder.availability()[0]):
+        pytest.skip("faster-whisper / aisfx not installed")
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    clips = [(0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32) for f in (220.0, 880.0)]
+    clips.append(np.zeros(sr, np.float32))  # silent: no sound features are computed for it
+    clips.append((0.2 * np.random.default_rng(0).standard_normal(3 * sr)).astype(np.float32))
+    media = [Media(Modality.AUDIO, path=f"c{i}.wav", audio=a, duration=len(a) / sr) for i, a in enumerate(clips)]
+    enc = SpeechSoundAudioEncoder()
+    together = enc.encode(media)
+    alone = [enc.encode([m])[0] for m in media]
+    for a, b in zip(together, alone):
+        assert np.allclose(a.vector, b.vector, atol=1e-6) and np.allclose(a.tokens, b.tokens, atol=1e-6)
+        assert [s.to_dict() for s in a.segments] == [s.to_dict() for s in b.segments]
+        assert set(a.native) == set(b.native)
