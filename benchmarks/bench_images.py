@@ -40,12 +40,13 @@ from xmodal.store.lance import LanceStore
 BARE_SETTINGS = [(2, True), (2, False), (1, True)]  # (intra-op threads, spinning): the best one is the reference
 
 
-def bare_model(pixels: list[np.ndarray], model: Path, outputs: list[str], batch: int = 32) -> dict[str, Any]:
+def bare_model(pixels: list[np.ndarray], model: Path, outputs: list[str], batch: int = 32,
+               settings: list[tuple[int, bool]] = BARE_SETTINGS) -> dict[str, Any]:
     """The model alone on pre-decoded batches, under each session setting; the fastest counts."""
     import onnxruntime as ort
 
     runs = {}
-    for threads, spinning in BARE_SETTINGS:
+    for threads, spinning in settings:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -60,6 +61,41 @@ def bare_model(pixels: list[np.ndarray], model: Path, outputs: list[str], batch:
                                                           "cpu_ms_per_img": round(1000 * dc / len(pixels), 2)}
     best = max(runs, key=lambda k: runs[k]["img_per_s"])
     return {"items": len(pixels), "img_per_s": runs[best]["img_per_s"], "best": best, "settings": runs}
+
+
+def decode_costs(paths: list[Path]) -> dict[str, Any]:
+    """Thread-CPU ms per image, one thread, by format: Pillow's full decode, a JPEG draft decode
+    (libjpeg scaling by 1/2..1/8 straight to about the model's input size), xmodal's `load`
+    (decode + EXIF orientation + colour shares + flattening), and the letterbox to 224 px."""
+    from PIL import Image
+
+    def cpu_ms(fn: Any, items: list[Any]) -> float:
+        c = time.thread_time()
+        for x in items:
+            fn(x)
+        return round((time.thread_time() - c) / max(len(items), 1) * 1000, 3)
+
+    def full(p: Path) -> None:
+        with Image.open(p) as im:
+            im.load()
+
+    def draft(p: Path) -> None:
+        with Image.open(p) as im:
+            if im.format == "JPEG":
+                w, h = im.size
+                r = 224 / max(w, h)
+                im.draft("RGB", (max(1, round(w * r)), max(1, round(h * r))))
+            im.load()
+
+    out: dict[str, Any] = {}
+    for fmt in sorted({p.suffix.lower() for p in paths}):
+        ps = [p for p in paths if p.suffix.lower() == fmt]
+        loaded = [load(p).images[0] for p in ps]
+        row = {"items": len(ps), "xmodal_load_ms": cpu_ms(load, ps), "letterbox_ms": cpu_ms(lambda im: conse_mod.letterbox(im, 224), loaded)}
+        if fmt != ".svg":
+            row |= {"pillow_decode_ms": cpu_ms(full, ps), "pillow_draft_decode_ms": cpu_ms(draft, ps)}
+        out[fmt] = row
+    return out
 
 
 def instrument(clock: StageClock) -> None:
@@ -113,7 +149,9 @@ def run_set(name: str, paths: list[Path], model: Path, clock: StageClock, repeat
         print(f"{name:7} run {r + 1}: end to end {e2e['img_per_s']:6.1f} img/s ({e2e['items']} in {e2e['seconds']} s, "
               f"CPU {e2e['cpu_utilisation']:.2f} cores, {1000 * e2e['cpu_s'] / e2e['items']:.1f} ms CPU/img), bare model {bare:6.1f} img/s "
               f"({before['best']}) → ratio {run['ratio']:.2f}  load {e2e['load_before'][0]}", flush=True)
-    logits_only = bare_model(pixels, model, ["logits"])
+    out["decode_costs"] = decode_costs(paths)
+    print(f"{name:7} decode costs (thread CPU ms per image): {json.dumps(out['decode_costs'])}", flush=True)
+    logits_only = bare_model(pixels, model, ["logits"], settings=[(2, False)])
     out["bare_model_logits_only"] = logits_only
     best = max(out["runs"], key=lambda r: r["end_to_end"]["img_per_s"])
     print(f"{name:7} stages of the best run (thread CPU ms per image; wall s):")
@@ -143,8 +181,7 @@ def main() -> None:
         stamps = [s for s in tuxpaint_stamps(fetch_deb("tuxpaint-stamps-default")) if s.category != "symbols"]
         sets["stamps"] = [s.image for s in stamps][: args.stamps]
     open_kw = {"profile": args.profile} if args.profile else {}
-    enc = ConSEImageEncoder(**(json.loads(Path(args.profile).read_text())["image"].get("args", {}) if args.profile and args.profile.endswith(".json") else {}))
-    model = conse_mod.export_onnx(enc.variant) if not hasattr(enc, "model_path") else enc.model_path()
+    model = conse_mod.export_onnx("lite0")  # the file the default profile's image encoder runs
     results["model_file"] = model.name
     clock = StageClock()
     for name, paths in sets.items():
