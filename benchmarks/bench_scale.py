@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from speed_common import load_avg, machine, peak_rss_mb
+from speed_common import cpu_seconds, load_avg, machine, peak_rss_mb
 
 import xmodal
 from xmodal.config import cache_dir
@@ -132,18 +132,20 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------- faiss
-def faiss_reference(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, efs=(16, 32, 64, 128)) -> dict[str, Any]:
+def faiss_reference(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, efs=(16, 32, 64, 128, 256), ef_construction: int = 200) -> dict[str, Any]:
     try:
         import faiss
     except ImportError:
         return {"skipped": "faiss-cpu is not installed (pip install 'xmodal[bench]')"}
     faiss.omp_set_num_threads(2)
     index = faiss.IndexHNSWFlat(vecs.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-    t0 = time.perf_counter()
+    index.hnsw.efConstruction = ef_construction
+    t0, c0 = time.perf_counter(), cpu_seconds()
     index.add(vecs)
-    build = time.perf_counter() - t0
+    build, build_cpu = time.perf_counter() - t0, cpu_seconds() - c0
     faiss.omp_set_num_threads(1)  # one query at a time, like the store
-    out: dict[str, Any] = {"index": "IndexHNSWFlat M=32 efConstruction=40 (inner product)", "build_s": round(build, 2), "efSearch": {}}
+    out: dict[str, Any] = {"index": f"IndexHNSWFlat M=32 efConstruction={ef_construction} (inner product, 2 threads to build)",
+                           "build_s": round(build, 2), "build_cpu_s": round(build_cpu, 1), "efSearch": {}}
     for ef in efs:
         index.hnsw.efSearch = ef
         found = []
@@ -182,8 +184,9 @@ def build(path: Path, n: int, base: np.ndarray, texts: list[str], ann: dict[str,
     return idx, vecs, {"items": n, "bulk_write_s": round(write, 1), "fts_and_id_index_s": round(fts, 1)}
 
 
-def measure(idx: Any, vecs: np.ndarray, qs: list[str], qv: np.ndarray, truth: np.ndarray, label: str) -> dict[str, Any]:
+def measure(idx: Any, vecs: np.ndarray, qs: list[str], qv: np.ndarray, truth: np.ndarray, label: str, limit: int | None = None) -> dict[str, Any]:
     store = idx.store
+    qs, qv, truth = qs[:limit], qv[:limit], truth[:limit]
     found: list[list[int]] = []
     pos = {f"t{i}": i for i in range(len(vecs))} if len(vecs) <= 2_000_000 else {}
 
@@ -209,11 +212,12 @@ def build_ann_while_searching(idx: Any, qs: list[str]) -> dict[str, Any]:
     info: dict[str, Any] = {}
 
     def work() -> None:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         try:
             store.build_vector_index()
         finally:
             info["build_s"] = round(time.perf_counter() - t0, 1)
+            info["build_cpu_s"] = round(cpu_seconds() - c0, 1)  # the whole process: the build and the queries
             done.set()
 
     th = threading.Thread(target=work)
@@ -249,8 +253,31 @@ def sweep_query_settings(idx: Any, vecs: np.ndarray, qv: np.ndarray, truth: np.n
     return out
 
 
+def sweep_build_settings(idx: Any, vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, builds: list[dict[str, Any]],
+                         sweep: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rebuild the vector index under other build settings: build wall/CPU time, then the query sweep."""
+    from dataclasses import replace
+
+    store, out = idx.store, []
+    keep = store.ann
+    try:
+        for b in builds:
+            store.ann = replace(keep, **b)
+            t0, c0 = time.perf_counter(), cpu_seconds()
+            store.build_vector_index()
+            row = {"build": b, "build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(cpu_seconds() - c0, 1), "load": load_avg()}
+            print(f"  build {json.dumps(b):50} {row['build_s']:7.1f} s wall, {row['build_cpu_s']:7.1f} s CPU (load {row['load'][0]})", flush=True)
+            store.ann = keep
+            row["queries"] = sweep_query_settings(idx, vecs, qv, truth, sweep or [{}])
+            out.append(row)
+    finally:
+        store.ann = keep
+    return out
+
+
 def run_size(n: int, workdir: Path, base: np.ndarray, texts: list[str], qs: list[str], faiss_on: bool,
-             ann: dict[str, Any], sweep: list[dict[str, Any]]) -> dict[str, Any]:
+             ann: dict[str, Any], sweep: list[dict[str, Any]], builds: list[dict[str, Any]], during_build: bool = True,
+             scan_queries: int | None = None) -> dict[str, Any]:
     path = workdir / f"scale-{n}"
     idx, vecs, res = build(path, n, base, texts, ann)
     qv = np.stack([idx.embed_query(q) for q in qs]).astype(np.float32)
@@ -259,12 +286,20 @@ def run_size(n: int, workdir: Path, base: np.ndarray, texts: list[str], qs: list
     print(f"{n:>9} items: bulk write {res['bulk_write_s']} s, full-text + id index {res['fts_and_id_index_s']} s", flush=True)
     res["numpy_exact_matvec"] = timed_queries(lambda q: vecs @ q, list(qv))
     if n >= idx.store.ann_threshold:
-        res["before_ann_index"] = measure(idx, vecs, qs, qv, truth, "no ANN index (Lance scan)")
-        res["ann_build"] = build_ann_while_searching(idx, qs)
-        print(f"  ANN build {res['ann_build']['build_s']} s; queries meanwhile: {res['ann_build']['queries_during_build']}", flush=True)
+        if during_build:
+            res["before_ann_index"] = measure(idx, vecs, qs, qv, truth, "no ANN index (Lance scan)", limit=scan_queries)
+            res["ann_build"] = build_ann_while_searching(idx, qs)
+        else:
+            t0, c0 = time.perf_counter(), cpu_seconds()
+            idx.store.build_vector_index()
+            res["ann_build"] = {"build_s": round(time.perf_counter() - t0, 1), "build_cpu_s": round(cpu_seconds() - c0, 1)}
+        print(f"  ANN build {res['ann_build']}", flush=True)
         res["ann_index"] = idx.store.vector_index_stats()
         if sweep:
             res["query_settings_sweep"] = sweep_query_settings(idx, vecs, qv, truth, sweep)
+        if builds:
+            res["build_settings_sweep"] = sweep_build_settings(idx, vecs, qv, truth, builds, sweep)
+            idx.store.build_vector_index()  # back to the settings under test
     res["search"] = measure(idx, vecs, qs, qv, truth, "ANN index" if n >= idx.store.ann_threshold else "exact (in-memory)")
     if faiss_on:
         res["faiss_hnsw"] = faiss_reference(vecs, qv, truth)
@@ -304,6 +339,9 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="where the indices go (default: a temp dir, removed)")
     ap.add_argument("--ann", type=json.loads, default={}, help='AnnSettings for the store, e.g. \'{"ef": 64, "m": 16}\'')
     ap.add_argument("--sweep", type=json.loads, default=[], help='query-time settings to try, e.g. \'[{"ef": 32}, {"ef": 64, "refine": 2}]\'')
+    ap.add_argument("--no-scan", action="store_true", help="skip the searches before and during the ANN build")
+    ap.add_argument("--scan-queries", type=int, default=None, help="queries measured before the ANN index exists (a scan each)")
+    ap.add_argument("--builds", type=json.loads, default=[], help='build settings to try, e.g. \'[{"ef_construction": 100}]\'')
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -331,7 +369,8 @@ def main() -> None:
         qs = queries()
         results["sizes"] = {}
         for n in [int(s) for s in args.sizes.split(",") if s]:
-            results["sizes"][n] = run_size(n, workdir, base, texts, qs, not args.no_faiss, args.ann, args.sweep)
+            results["sizes"][n] = run_size(n, workdir, base, texts, qs, not args.no_faiss, args.ann, args.sweep, args.builds, not args.no_scan,
+                                           args.scan_queries)
             if args.out:  # keep what is done if a later (bigger) size fails
                 args.out.write_text(json.dumps(results, indent=2))
     results["peak_rss_mb"] = peak_rss_mb()
