@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from speed_common import StageClock, cpu_seconds, load_avg, machine, peak_rss_mb, photo_set, photo_stats
+from speed_common import StageClock, cpu_seconds, machine, photo_set, photo_stats, timed_add, write_results
 
-import xmodal
 import xmodal.engine.indexer as indexer_mod
 import xmodal.encode.image_conse as conse_mod
 import xmodal.media.image as image_mod
@@ -115,23 +113,8 @@ def instrument(clock: StageClock) -> None:
 
 
 def end_to_end(paths: list[Path], clock: StageClock, **open_kw: Any) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as d:
-        idx = xmodal.open(Path(d) / "idx", **open_kw)
-        idx.add(paths[:1])  # warm-up: model loading is not throughput
-        clock.reset()
-        instrument(clock)
-        try:
-            load0 = load_avg()
-            t0, c0 = time.perf_counter(), cpu_seconds()
-            rep = idx.add(paths[1:])
-            dt, dc = time.perf_counter() - t0, cpu_seconds() - c0
-        finally:
-            clock.restore()
-        n = len(rep.added)
-        disk = sum(f.stat().st_size for f in (Path(d) / "idx").rglob("*") if f.is_file())
-        return {"items": n, "failed": len(rep.failed), "seconds": round(dt, 2), "img_per_s": round(n / dt, 1),
-                "cpu_s": round(dc, 2), "cpu_utilisation": round(dc / dt, 2), "load_before": load0, "load_after": load_avg(),
-                "disk_bytes_per_item": round(disk / max(n + 1, 1)), "stages": clock.table(n)}
+    r = timed_add(paths, clock, instrument, **open_kw)
+    return {**r, "seconds": r["wall_s"], "img_per_s": round(r["items"] / r["wall_s"], 1)}
 
 
 def run_set(name: str, paths: list[Path], model: Path, clock: StageClock, repeats: int, **open_kw: Any) -> dict[str, Any]:
@@ -186,11 +169,7 @@ def main() -> None:
     clock = StageClock()
     for name, paths in sets.items():
         results["sets"][name] = {"data": photo_stats(paths), **run_set(name, paths, model, clock, args.repeats, **open_kw)}
-    results["peak_rss_mb"] = peak_rss_mb()
-    results["machine"]["load_avg_end"] = load_avg()
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,13 @@ RTF = seconds of media / wall seconds (target for speech: ≥ 20).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from speed_common import StageClock, cpu_seconds, load_avg, machine, peak_rss_mb
+from speed_common import StageClock, machine, timed_add, write_results
 
-import xmodal
 import xmodal.engine.indexer as indexer_mod
 from xmodal.encode.audio import SpeechSoundAudioEncoder
 from xmodal.encode.image_conse import ConSEImageEncoder
@@ -66,22 +63,9 @@ def long_speech(prompts: list[Path], out: Path, minutes: float = 5.0, files: int
 
 def run(label: str, paths: list[Path], clock: StageClock) -> dict[str, Any]:
     seconds = sum(load(p).duration or 0.0 for p in paths[1:])
-    with tempfile.TemporaryDirectory() as d:
-        idx = xmodal.open(Path(d) / "idx")
-        idx.add(paths[:1])
-        clock.reset()
-        instrument(clock)
-        try:
-            load0 = load_avg()
-            t0, c0 = time.perf_counter(), cpu_seconds()
-            rep = idx.add(paths[1:])
-            dt, dc = time.perf_counter() - t0, cpu_seconds() - c0
-        finally:
-            clock.restore()
-    n = len(rep.added)
-    res = {"items": n, "failed": len(rep.failed), "media_seconds": round(seconds, 1), "wall_s": round(dt, 2),
-           "realtime_factor": round(seconds / dt, 1), "items_per_s": round(n / dt, 2), "cpu_s": round(dc, 1),
-           "cpu_utilisation": round(dc / dt, 2), "load_before": load0, "load_after": load_avg(), "stages": clock.table(n)}
+    r = timed_add(paths, clock, instrument)
+    dt, n, load0 = r["wall_s"], r["items"], r["load_before"]
+    res = {**r, "media_seconds": round(seconds, 1), "realtime_factor": round(seconds / dt, 1), "items_per_s": round(n / dt, 2)}
     print(f"{label:12} {n:4d} items, {seconds:7.1f} s of media in {dt:6.1f} s → {res['realtime_factor']:6.1f}× real time "
           f"({res['items_per_s']} items/s, CPU {res['cpu_utilisation']} cores, load {load0[0]})", flush=True)
     for stage, s in res["stages"].items():
@@ -120,11 +104,7 @@ def main() -> None:
             sets["video"] = sorted((build_set("tuxpaint-video") / "media").rglob("*.mp4"))[: args.videos]
         for label, paths in sets.items():
             results["sets"][label] = run(label, paths, clock)
-    results["peak_rss_mb"] = peak_rss_mb()
-    results["machine"]["load_avg_end"] = load_avg()
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":

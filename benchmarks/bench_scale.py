@@ -24,7 +24,6 @@ its peak RSS is its own; reports items/s, peak RSS, the finalize time and bytes 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import statistics
@@ -155,7 +154,7 @@ def faiss_reference(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, efs=(16
 
         lat = timed_queries(one, list(qv))
         out["efSearch"][ef] = {**lat, "recall@10": recall([list(f) for f in found[1:]], truth)}
-    del index
+    index.reset()  # free its memory before the next size
     faiss.omp_set_num_threads(2)
     return out
 
@@ -307,8 +306,6 @@ def run_size(n: int, workdir: Path, base: np.ndarray, texts: list[str], qs: list
             print(f"  faiss HNSW efSearch {ef:4}: p50 {r['p50_ms']:.3f} ms p95 {r['p95_ms']:.3f} ms recall@10 {r['recall@10']:.3f}", flush=True)
     res["disk_bytes_per_item"] = round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / n)
     res["load_after"] = load_avg()
-    del idx, vecs
-    gc.collect()
     return res
 
 

@@ -97,6 +97,40 @@ class StageClock:
         }
 
 
+def timed_add(paths: list[Path], clock: StageClock, instrument: Callable[[StageClock], None], **open_kw: Any) -> dict[str, Any]:
+    """`Index.add` of paths[1:] into a fresh index after a one-file warm-up (model loading is not
+    throughput), with `instrument(clock)` timing the stages; wall, CPU, load and disk use."""
+    import tempfile
+
+    import xmodal
+
+    with tempfile.TemporaryDirectory() as d:
+        idx = xmodal.open(Path(d) / "idx", **open_kw)
+        idx.add(paths[:1])
+        clock.reset()
+        instrument(clock)
+        try:
+            load0 = load_avg()
+            t0, c0 = time.perf_counter(), cpu_seconds()
+            rep = idx.add(paths[1:])
+            dt, dc = time.perf_counter() - t0, cpu_seconds() - c0
+        finally:
+            clock.restore()
+        disk = sum(f.stat().st_size for f in (Path(d) / "idx").rglob("*") if f.is_file())
+    n = len(rep.added)
+    return {"items": n, "failed": len(rep.failed), "wall_s": round(dt, 2), "cpu_s": round(dc, 2),
+            "cpu_utilisation": round(dc / dt, 2), "load_before": load0, "load_after": load_avg(),
+            "disk_bytes_per_item": round(disk / max(n + 1, 1)), "stages": clock.table(n)}
+
+
+def write_results(results: dict[str, Any], out: Path | None) -> None:
+    results["peak_rss_mb"] = peak_rss_mb()
+    results["machine"]["load_avg_end"] = load_avg()
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+
+
 # --------------------------------------------------------------------------------- photos
 PHOTO_RECIPE = "photos-v2"  # bump when the sources or the re-encoding change
 # photo packages pinned here (Debian 12), beside the project's own pins in xmodal.data.sources
