@@ -121,6 +121,8 @@ def test_lancedb_import_defers_the_rest_client_but_keeps_it_usable():
     assert client is not None
     assert client.ApiClient is not None  # first use runs the package's real __init__
     assert type(client).__name__ == "module"
+    overrides = pytest.importorskip("overrides")  # the real package again once lancedb is in
+    assert hasattr(overrides, "overrides") and overrides.EnforceOverrides.__module__.startswith("overrides")
 
 
 def test_one_blas_thread_limits_and_restores():

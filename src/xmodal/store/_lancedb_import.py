@@ -1,12 +1,16 @@
-"""Import lancedb without executing its REST namespace client's package `__init__` up front.
+"""Import lancedb without two costs that `xmodal search`'s start-up does not need
+(benchmarks/bench_startup.py measured them as its largest parts):
 
-`import lancedb` imports `lance_namespace`, which re-exports pydantic models from
-`lance_namespace_urllib3_client`; that package's `__init__` eagerly imports every generated REST
-API module too (≈370 `pydantic.validate_call` wrappers), which measured as the largest single
-part of `xmodal search`'s start-up (benchmarks/bench_startup.py). xmodal only opens local tables
-and never uses the REST client, so the package is registered unexecuted: its submodules (the
-models `lance_namespace` needs) import as usual, and the first access to anything else on the
-package itself runs its real `__init__` (so a caller that does use the REST client still works).
+* The REST namespace client. `import lancedb` imports `lance_namespace`, which re-exports
+  pydantic models from `lance_namespace_urllib3_client`; that package's `__init__` eagerly
+  imports every generated REST API module too (≈370 `pydantic.validate_call` wrappers). xmodal
+  only opens local tables, so the package is registered unexecuted: its submodules (the models
+  `lance_namespace` needs) import as usual, and the first access to anything else on the
+  package itself runs its real `__init__` (a caller that does use the REST client still works).
+* Override checking. On Python < 3.12 lancedb decorates ~100 methods with the `overrides`
+  package, which disassembles each class's bytecode at import to validate them; on 3.12+ it uses
+  `typing.override`, a marker, and a plain base class. While lancedb's modules load, `overrides`
+  resolves to exactly that 3.12 behaviour; the real package is put back right after.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 _CLIENT = "lance_namespace_urllib3_client"
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entered when a module lancedb imports touches the deferred package
 
 
 class _DeferredPackage(ModuleType):
@@ -38,10 +42,12 @@ class _DeferredPackage(ModuleType):
 
 
 def import_lancedb() -> ModuleType:
-    """`import lancedb`, with the REST client package's `__init__` deferred (see module doc)."""
+    """`import lancedb`, without the REST client package's `__init__` and override checking (see module doc)."""
     if "lancedb" in sys.modules:
         return sys.modules["lancedb"]
     with _lock:
+        if "lancedb" in sys.modules:
+            return sys.modules["lancedb"]
         if _CLIENT not in sys.modules:
             spec = importlib.util.find_spec(_CLIENT)
             if spec is not None and spec.loader is not None and spec.submodule_search_locations is not None:
@@ -49,6 +55,36 @@ def import_lancedb() -> ModuleType:
                 pkg.__class__ = _DeferredPackage
                 object.__setattr__(pkg, "_xmodal_deferred", True)
                 sys.modules[_CLIENT] = pkg
-    import lancedb
-
+        real_overrides = sys.modules.get("overrides")
+        if sys.version_info < (3, 12) and real_overrides is None:
+            sys.modules["overrides"] = _typing_override_shim()
+        try:
+            import lancedb
+        finally:
+            if sys.modules.get("overrides") is not real_overrides:
+                if real_overrides is None:
+                    del sys.modules["overrides"]
+                else:
+                    sys.modules["overrides"] = real_overrides
     return lancedb
+
+
+def _typing_override_shim() -> ModuleType:
+    """What lancedb itself uses on Python 3.12+: `typing.override` (sets `__override__`) and an
+    empty `EnforceOverrides` base."""
+    shim = ModuleType("overrides")
+
+    def override(method: Any) -> Any:
+        try:
+            method.__override__ = True
+        except (AttributeError, TypeError):
+            pass
+        return method
+
+    class EnforceOverrides:
+        pass
+
+    shim.override = override  # type: ignore[attr-defined]
+    shim.overrides = override  # type: ignore[attr-defined]
+    shim.EnforceOverrides = EnforceOverrides  # type: ignore[attr-defined]
+    return shim
