@@ -12,6 +12,7 @@ ships, trained for exactly its encoders; `binding="none"` turns it off.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -24,6 +25,8 @@ from .encode import ENCODERS
 from .encode.base import Encoder, l2_normalize
 from .errors import MediaError, XModalError
 from .types import Embedding, Media, Modality
+
+log = logging.getLogger(__name__)
 
 PROFILES: dict[str, dict[str, Any]] = {
     # offline: every weight ships inside a registry package
@@ -114,6 +117,26 @@ class Space:
                     self._bound[modality] = self.binding.bind(modality, self._instances[key])
                 return self._bound[modality]
             return self._instances[key]
+
+    def warm_in_background(self, modality: Modality) -> threading.Thread | None:
+        """Load the weights of `modality`'s encoder on a thread and return it (None when the
+        profile has no such encoder). Model loading in ONNX Runtime releases the GIL, so it
+        overlaps whatever the caller does next (opening the store imports lancedb); a failure is
+        left for the first real use to report. Not a daemon: the interpreter waits for it at exit
+        rather than tearing it down inside ONNX Runtime."""
+        if modality not in self.spec:
+            return None
+        enc = self.encoder(modality)
+
+        def warm() -> None:
+            try:
+                enc.warm()
+            except Exception as exc:  # noqa: BLE001 - the first real use raises it with context
+                log.debug("warming the %s encoder failed: %s", modality, exc)
+
+        thread = threading.Thread(target=warm, name=f"xmodal-warm-{modality}")
+        thread.start()
+        return thread
 
     @property
     def dim(self) -> int:

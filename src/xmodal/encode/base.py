@@ -44,6 +44,9 @@ class Encoder(ABC):
         """(installed here?, how to get it if not). Must not load weights."""
         return True, ""
 
+    def warm(self) -> None:
+        """Load weights now rather than on first use (may be called from another thread)."""
+
 
 def _one_call_at_a_time(encode: Any) -> Any:
     import functools
