@@ -97,6 +97,8 @@ def decode_costs(paths: list[Path]) -> dict[str, Any]:
 
 
 def instrument(clock: StageClock) -> None:
+    # hash, probe and decode run in the decode worker processes since #13 (Index decode_workers):
+    # only an in-process tree (older, or decode_workers=0) times them here; decode_costs() does per format
     clock.wrap(indexer_mod, "content_hash", "hash")
     clock.wrap(indexer_mod, "probe", "probe")
     clock.wrap(indexer_mod, "load", "decode (incl. colour shares)")
@@ -107,7 +109,8 @@ def instrument(clock: StageClock) -> None:
     clock.wrap(ConSEImageEncoder, "_read_text", "OCR gate (+ OCR)")
     clock.wrap(ConSEImageEncoder, "_embed_batch", "embed batch (model..assembly)")
     clock.wrap(Binding, "apply", "binding head")
-    clock.wrap(indexer_mod.Indexer, "_record", "record building")
+    clock.wrap(indexer_mod.Indexer, "_record", "record building")  # older trees
+    clock.wrap(indexer_mod, "make_record", "record building")
     clock.wrap(LanceStore, "upsert", "store commit")
     clock.wrap(LanceStore, "finalize", "finalize (FTS, id index)")
 
