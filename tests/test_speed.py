@@ -192,3 +192,42 @@ def test_audio_batch_with_sound_features_ahead_equals_one_item_at_a_time():
         assert np.allclose(a.vector, b.vector, atol=1e-6) and np.allclose(a.tokens, b.tokens, atol=1e-6)
         assert [s.to_dict() for s in a.segments] == [s.to_dict() for s in b.segments]
         assert set(a.native) == set(b.native)
+
+
+def test_warm_in_background_loads_the_encoder_on_a_thread_and_a_bound_one_too():
+    import threading
+
+    from xmodal.bind.artifact import BoundEncoder
+    from xmodal.encode import ENCODERS
+    from xmodal.encode.base import Encoder
+    from xmodal.space import Space
+    from xmodal.types import Modality
+
+    class SlowLoading(Encoder):
+        modalities = (Modality.TEXT,)
+        dim = 8
+
+        def __init__(self) -> None:
+            self.loaded_on: str | None = None
+
+        def config(self) -> dict:
+            return {"name": "slow-loading"}
+
+        def encode(self, media):
+            raise AssertionError("not called")
+
+        def warm(self) -> None:
+            self.loaded_on = threading.current_thread().name
+
+    with ENCODERS.registered("SlowLoadingTest", SlowLoading):
+        space = Space({"name": "t", "text": {"encoder": "SlowLoadingTest"}}, binding="none")
+        thread = space.warm_in_background(Modality.TEXT)
+        assert thread is not None
+        thread.join(5)
+        enc = space.encoder(Modality.TEXT)
+        assert enc.loaded_on == thread.name != threading.current_thread().name
+        assert space.warm_in_background(Modality.IMAGE) is None  # no such encoder in the profile
+
+        inner = SlowLoading()
+        BoundEncoder(inner, binding=None, modality=Modality.TEXT).warm()  # type: ignore[arg-type]
+        assert inner.loaded_on == threading.current_thread().name

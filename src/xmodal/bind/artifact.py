@@ -283,6 +283,9 @@ class BoundEncoder(Encoder):
         embs = self.inner.encode(media)
         return self.binding.apply(self.modality, embs)
 
+    def warm(self) -> None:  # Encoder defines it, so __getattr__ would never reach the inner one
+        self.inner.warm()
+
     def encode_windows(self, track: Embedding, spans: Sequence[tuple[float, float]]) -> list[Embedding]:
         """Time spans of an encoded track through the head too ([] if the encoder cannot)."""
         inner = getattr(self.inner, "encode_windows", None)
