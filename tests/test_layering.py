@@ -15,7 +15,7 @@ ROOT = Path(xmodal.__file__).parent
 
 # package -> layer; a module may import its own package and packages of a lower or equal layer
 RUNTIME = {
-    "types": 0, "errors": 0, "registry": 0, "config": 0,
+    "types": 0, "errors": 0, "registry": 0, "config": 0, "blas_threads": 0,
     "media": 1,
     "encode": 2,
     "bind": 3,

@@ -12,6 +12,7 @@ ships, trained for exactly its encoders; `binding="none"` turns it off.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -19,10 +20,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .blas_threads import one_blas_thread
 from .encode import ENCODERS
 from .encode.base import Encoder, l2_normalize
 from .errors import MediaError, XModalError
 from .types import Embedding, Media, Modality
+
+log = logging.getLogger(__name__)
 
 PROFILES: dict[str, dict[str, Any]] = {
     # offline: every weight ships inside a registry package
@@ -114,6 +118,26 @@ class Space:
                 return self._bound[modality]
             return self._instances[key]
 
+    def warm_in_background(self, modality: Modality) -> threading.Thread | None:
+        """Load the weights of `modality`'s encoder on a thread and return it (None when the
+        profile has no such encoder). Model loading in ONNX Runtime releases the GIL, so it
+        overlaps whatever the caller does next (opening the store imports lancedb); a failure is
+        left for the first real use to report. Not a daemon: the interpreter waits for it at exit
+        rather than tearing it down inside ONNX Runtime."""
+        if modality not in self.spec:
+            return None
+        enc = self.encoder(modality)
+
+        def warm() -> None:
+            try:
+                enc.warm()
+            except Exception as exc:  # noqa: BLE001 - the first real use raises it with context
+                log.debug("warming the %s encoder failed: %s", modality, exc)
+
+        thread = threading.Thread(target=warm, name=f"xmodal-warm-{modality}")
+        thread.start()
+        return thread
+
     @property
     def dim(self) -> int:
         dims = {self.encoder(m).dim for m in self.spec}
@@ -138,10 +162,11 @@ class Space:
         groups: dict[Modality, list[int]] = defaultdict(list)
         for i, m in enumerate(media):
             groups[m.modality].append(i)
-        for modality, idx in groups.items():
-            embs = self.encoder(modality).encode([media[i] for i in idx])
-            for i, e in zip(idx, embs):
-                out[i] = e
+        with one_blas_thread():  # encoders' numpy products run beside ONNX Runtime's own threads
+            for modality, idx in groups.items():
+                embs = self.encoder(modality).encode([media[i] for i in idx])
+                for i, e in zip(idx, embs):
+                    out[i] = e
         return out  # type: ignore[return-value]
 
     def embed_query(self, parts: Sequence[Media], weights: Sequence[float] | None = None) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -11,15 +12,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-_SESSIONS: dict[tuple[str, int, int, str], "ort.InferenceSession"] = {}
+_SESSIONS: dict[tuple[str, int, int, str, bool], "ort.InferenceSession"] = {}
 _LOCK = threading.Lock()
 
 
-def session(path: str | Path, threads: int = 2, optimize: str = "all") -> "ort.InferenceSession":
+def session(path: str | Path, threads: int = 2, optimize: str = "all", spinning: bool = True) -> "ort.InferenceSession":
     """A CPU InferenceSession for `path` with `threads` intra-op threads, created once per process.
 
     `optimize`: ORT graph optimisation level, "basic" | "extended" | "all". Keyed by the file's
-    path and mtime too, so a re-exported model is picked up.
+    path and mtime too, so a re-exported model is picked up. `spinning=False`: idle intra-op
+    threads sleep instead of busy-waiting for the next op, which leaves the CPU to the decode
+    and post-processing threads of a pipeline (on 2 cores, spinning threads starve them).
     """
     from ..errors import ModelUnavailable
 
@@ -37,7 +40,7 @@ def session(path: str | Path, threads: int = 2, optimize: str = "all") -> "ort.I
     }
     if optimize not in levels:
         raise ValueError(f"optimize={optimize!r}: choose one of {sorted(levels)}")
-    key = (str(p.resolve()), p.stat().st_mtime_ns, int(threads), optimize)
+    key = (str(p.resolve()), p.stat().st_mtime_ns, int(threads), optimize, bool(spinning))
     with _LOCK:
         sess = _SESSIONS.get(key)
         if sess is None:
@@ -47,6 +50,8 @@ def session(path: str | Path, threads: int = 2, optimize: str = "all") -> "ort.I
             opts.inter_op_num_threads = 1
             opts.graph_optimization_level = levels[optimize]
             opts.log_severity_level = 3  # keep ORT's initializer warnings off the user's terminal
+            if not spinning:
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             sess = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
             _SESSIONS[key] = sess
     return sess
@@ -62,9 +67,33 @@ def _digest(path: str, mtime_ns: int, size: int, n: int) -> str:
 
 
 def file_digest(path: str | Path, n: int = 12) -> str:
-    """First `n` hex digits of the file's SHA-256 (memoised per path, mtime and size)."""
-    st = Path(path).stat()
-    return _digest(str(Path(path).resolve()), st.st_mtime_ns, st.st_size, n)
+    """First `n` hex digits of the file's SHA-256, memoised per path, mtime and size: in the
+    process, and on disk in the cache (weights files are hashed each time an index opens, and a
+    one-off `xmodal search` should not re-read tens of MB for that)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = hashlib.blake2b(f"{p}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_ino}".encode(), digest_size=16).hexdigest()
+    memo = _digest_memo_dir() / key
+    try:
+        known = memo.read_text().strip()
+        if len(known) >= n and all(c in "0123456789abcdef" for c in known):
+            return known[:n]
+    except OSError:
+        pass
+    full = _digest(str(p), st.st_mtime_ns, st.st_size, 64)
+    try:
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(full)
+        os.replace(tmp, memo)
+    except OSError:
+        pass  # a read-only cache only costs the re-hash next time
+    return full[:n]
+
+
+def _digest_memo_dir() -> Path:
+    from ..config import cache_dir
+
+    return cache_dir("digests")
 
 
 def text_digest(*parts: str, n: int = 12) -> str:

@@ -381,9 +381,23 @@ class SpeechSoundAudioEncoder(Encoder):
         return np.stack([found[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
     def encode(self, media: Sequence[Media]) -> list[Embedding]:
-        return [self._encode_one(m) for m in media]
+        if len(media) < 2 or self.bank is None:
+            return [self._encode_one(m) for m in media]
+        # Whisper (CTranslate2) and the sound embedder (torch) each release the GIL: while item i
+        # is transcribed here, a second thread computes the sound features of the items in turn,
+        # so on two cores the two models run side by side instead of one after the other.
+        from concurrent.futures import ThreadPoolExecutor
 
-    def _encode_one(self, m: Media) -> Embedding:
+        with ThreadPoolExecutor(1, thread_name_prefix="xmodal-sound") as pool:
+            features = [pool.submit(self._sound_features_or_error, m) for m in media]
+            try:
+                return [self._encode_one(m, f) for m, f in zip(media, features)]
+            finally:
+                for f in features:
+                    f.cancel()
+
+    def _samples(self, m: Media) -> np.ndarray:
+        """The item's samples as float32 at SAMPLE_RATE; MediaError for what cannot be embedded."""
         if m.modality != Modality.AUDIO:
             raise MediaError(m.path, f"SpeechSoundAudioEncoder embeds audio, not {m.modality}")
         if m.audio is None or np.asarray(m.audio).size == 0:
@@ -395,6 +409,22 @@ class SpeechSoundAudioEncoder(Encoder):
             audio = _resample(audio, m.sample_rate, SAMPLE_RATE)
         if not np.all(np.isfinite(audio)):
             raise MediaError(m.path, "audio has NaN or infinite samples")
+        return audio
+
+    def _sound_features_or_error(self, m: Media) -> tuple[np.ndarray, np.ndarray] | None | BaseException:
+        """The sound embedder's (blocks, centres) for the item, None when `_sound` would not run it
+        (silent), or the exception (re-raised where the item is encoded)."""
+        try:
+            audio = self._samples(m)
+            duration = audio.shape[0] / SAMPLE_RATE
+            if self._silent(audio, _windows(duration, self.long_audio_s, self.window_s)):
+                return None
+            return self.sound_embedder.embed_blocks(audio, SAMPLE_RATE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the encoding thread as is
+            return exc
+
+    def _encode_one(self, m: Media, sound_features: Any = None) -> Embedding:
+        audio = self._samples(m)
         duration = audio.shape[0] / SAMPLE_RATE
 
         tr = self.transcribe(audio)
@@ -426,7 +456,7 @@ class SpeechSoundAudioEncoder(Encoder):
 
         # sound side
         native: dict[str, np.ndarray] = {}  # pre-bridge features for learned bindings (xmodal.bind)
-        sound_vec, sound_rows, sound_segs = self._sound(audio, duration, tr.sound_tags, native)
+        sound_vec, sound_rows, sound_segs = self._sound(audio, duration, tr.sound_tags, native, sound_features)
         for v, s in zip(sound_rows, sound_segs):
             s.index = len(segs)
             rows.append(v)
@@ -470,10 +500,19 @@ class SpeechSoundAudioEncoder(Encoder):
                           native={"aisfx": f.astype(np.float32), "speechiness": np.zeros(1, np.float32)})
                 for (a, b), v, t, f in zip(spans, vecs, tags, pooled)]
 
+    @staticmethod
+    def _window_rms(audio: np.ndarray, wins: list[tuple[float, float]]) -> list[float]:
+        return [float(np.sqrt(np.mean(audio[int(a * SAMPLE_RATE): max(int(b * SAMPLE_RATE), int(a * SAMPLE_RATE) + 1)] ** 2)))
+                for a, b in wins]
+
+    def _silent(self, audio: np.ndarray, wins: list[tuple[float, float]]) -> bool:
+        return max(self._window_rms(audio, wins)) < SILENCE_RMS
+
     def _sound(self, audio: np.ndarray, duration: float, whisper_tags: list[str],
-               native: dict[str, np.ndarray] | None = None):
+               native: dict[str, np.ndarray] | None = None, features: Any = None):
         """(whole-clip sound vector or None, window rows, window segments); fills `native` with
-        the sound embedder's clip ("aisfx") and block ("aisfx_blocks") features when it runs."""
+        the sound embedder's clip ("aisfx") and block ("aisfx_blocks") features when it runs.
+        `features`: a future of `_sound_features_or_error` computed ahead on another thread."""
         tag_vec = self._embed(["the sound of " + ", ".join(whisper_tags)])[0] if whisper_tags else None
         bank = self.bank
         if bank is None:
@@ -483,8 +522,7 @@ class SpeechSoundAudioEncoder(Encoder):
             return tag_vec, [tag_vec], [seg]
 
         wins = _windows(duration, self.long_audio_s, self.window_s)
-        rms = [float(np.sqrt(np.mean(audio[int(a * SAMPLE_RATE): max(int(b * SAMPLE_RATE), int(a * SAMPLE_RATE) + 1)] ** 2)))
-               for a, b in wins]
+        rms = self._window_rms(audio, wins)
         if max(rms) < SILENCE_RMS:
             vec = self._embed(["the sound of silence"])[0]
             segs = [Segment(kind="window", start=round(a, 2), end=round(b, 2), text="sound: silence 1.00")
@@ -493,7 +531,10 @@ class SpeechSoundAudioEncoder(Encoder):
 
         from .sound_bank import clip_embedding
 
-        blocks, centres = self.sound_embedder.embed_blocks(audio, SAMPLE_RATE)
+        ahead = features.result() if features is not None else None
+        if isinstance(ahead, BaseException):
+            raise ahead
+        blocks, centres = ahead if ahead is not None else self.sound_embedder.embed_blocks(audio, SAMPLE_RATE)
         clip_embs = [clip_embedding(blocks)]
         if native is not None:
             native["aisfx"] = clip_embs[0].astype(np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Protocol, Sequence
 
@@ -43,6 +44,9 @@ class Encoder(ABC):
         """(installed here?, how to get it if not). Must not load weights."""
         return True, ""
 
+    def warm(self) -> None:
+        """Load weights now rather than on first use (may be called from another thread)."""
+
 
 def _one_call_at_a_time(encode: Any) -> Any:
     import functools
@@ -75,11 +79,22 @@ def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return x / np.maximum(n, 1e-12)
 
 
+@functools.lru_cache(maxsize=None)
 def package_version(dist: str) -> str:
-    """Installed version of a distribution, or "missing": part of every encoder's config()."""
+    """Installed version of a distribution, or "missing": part of every encoder's config().
+
+    Read from the METADATA header's `Version:` line (what `importlib.metadata.version` returns,
+    without parsing the whole file as e-mail: ~14 lookups happen when an index opens), once per
+    process."""
     from importlib import metadata
 
     try:
-        return metadata.version(dist)
+        d = metadata.distribution(dist)
     except metadata.PackageNotFoundError:
         return "missing"
+    for line in (d.read_text("METADATA") or d.read_text("PKG-INFO") or "").splitlines():
+        if line.startswith("Version:"):
+            return line[len("Version:"):].strip()
+        if not line.strip():  # end of the header
+            break
+    return d.version

@@ -123,6 +123,9 @@ class MiniLMTextEncoder(Encoder):
             "pooling": "mean",
         }
 
+    def warm(self) -> None:
+        self._ensure()
+
     def _ensure(self) -> tuple[Any, "Tokenizer"]:
         if self._session is None or self._tok is None:
             from ._onnx import session

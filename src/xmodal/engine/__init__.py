@@ -82,6 +82,9 @@ class Index:
         if manifest is None:
             self._refuse_foreign_folder()
         self.space = space_for(manifest, profile, binding, where=self.uri)
+        # the text model is needed by nearly every call (queries, OCR text, captions): it loads
+        # while the store opens, instead of after (start-up of a one-off `xmodal search`)
+        self.space.warm_in_background(Modality.TEXT)
         try:
             self.store: Store = self.location.open(dim=self.space.dim)
         except XModalError:

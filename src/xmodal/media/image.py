@@ -193,6 +193,25 @@ def load_raster(path: Path, fmt: str, limits: "Limits") -> Media:
     )
 
 
+def _svg_size_at_width(data: bytes, width: int) -> tuple[int, int]:
+    """(w, h) in pixels of the SVG rendered `width` pixels wide, without drawing it.
+
+    This is how the aspect ratio is learnt: the declared size could be huge in a hostile SVG,
+    and cairo refuses sides over 32767 px, so a 64-px-wide surface stays a few KB. Only the
+    surface is set up (cairosvg draws in its constructor, hence the no-op `draw`): drawing the
+    probe cost about a third of an SVG's whole decode (benchmarks/bench_images.py)."""
+    from cairosvg.parser import Tree
+    from cairosvg.surface import PNGSurface
+
+    class _Probe(PNGSurface):
+        def draw(self, node: object) -> None:
+            pass
+
+    probe = _Probe(Tree(bytestring=data, unsafe=False), None, 96, output_width=width)
+    probe.cairo.finish()
+    return probe.width, probe.height
+
+
 def load_svg(path: Path, fmt: str, limits: "Limits") -> Media:
     import cairosvg
     from PIL import Image
@@ -204,11 +223,7 @@ def load_svg(path: Path, fmt: str, limits: "Limits") -> Media:
     _check_embedded(path, data, limits)
     target = min(SVG_RENDER_PX, limits.image_max_side)
     try:
-        # learn the aspect ratio from a 64-px-wide render: the declared size could be huge in a
-        # hostile SVG, and cairo refuses sides over 32767 px, so this stays a few MB at most
-        png = cairosvg.svg2png(bytestring=data, unsafe=False, output_width=64)
-        with Image.open(io.BytesIO(png)) as small:
-            aw, ah = small.size
+        aw, ah = _svg_size_at_width(data, 64)
         if aw >= ah:
             kw = {"output_width": target, "output_height": max(1, round(target * ah / aw))}
         else:

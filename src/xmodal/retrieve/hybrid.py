@@ -13,6 +13,8 @@ clearly higher. Lexical-only hits are admitted when their cosine clears a floor.
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,18 @@ from ..encode.av import locate_moment
 from ..store import Filter, Store, unpack_tokens
 from ..types import Segment
 from .base import Retriever
+
+
+_lexical: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _lexical_pool() -> ThreadPoolExecutor:
+    """Helper threads for the full-text half of hybrid searches, made once per process (a forked
+    child gets its own: an inherited executor's threads do not exist there)."""
+    global _lexical
+    if _lexical is None or _lexical[0] != os.getpid():
+        _lexical = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="xmodal-fts"))
+    return _lexical[1]
 
 
 @dataclass
@@ -37,11 +51,17 @@ class HybridRetriever(Retriever):
         The dense list needs only depth k: an item outside it has cosine ≤ the k-th, so it can
         only enter the top k through a lexical bonus, and then it is in the lexical list.
         """
-        dense = self.store.vector_search(vector, k, filter, with_tokens=True)
+        lexical_wanted = bool(text and text.strip() and self.lexical_weight > 0)
+        # the two searches are independent Lance queries that release the GIL: run the full-text
+        # one on a helper thread while this one does the vector search
+        pending = _lexical_pool().submit(self.store.text_search, text, max(self.candidates, k), filter) if lexical_wanted else None
+        try:
+            dense = self.store.vector_search(vector, k, filter, with_tokens=True)
+        finally:
+            lexical = pending.result() if pending is not None else []
         by_id = {r["id"]: r for r in dense}
         for r in dense:
             r["_scores"] = {"vector": r["_score"]}
-        lexical = self.store.text_search(text, max(self.candidates, k), filter) if text and self.lexical_weight > 0 else []
         if not lexical:
             return dense
         top_bm25 = max(r["_score"] for r in lexical) or 1.0

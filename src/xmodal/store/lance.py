@@ -10,12 +10,14 @@ import json
 import logging
 import os
 import warnings
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..blas_threads import one_blas_thread
 from .base import FILE_STATE, FILTERABLE, MANIFEST, TEXT_SEARCH, TOKEN_FEATURES, Store
 from .filters import And, Eq, Filter, In, IsNull, Like, Not, Or, Prefix, Range, Raw, TextMatch, check_dialect, escape_like
 from .lock import DEFAULT_TIMEOUT_S, LOCK_FILE, FolderLock, WriteLock
@@ -48,6 +50,40 @@ def _schema(dim: int):
             pa.field("vector", pa.list_(pa.float32(), dim)),
         ]
     )
+
+
+@dataclass(frozen=True)
+class AnnSettings:
+    """The IVF-HNSW-SQ vector index: how it is built and how a query searches it.
+
+    Build: `partitions` IVF partitions (each one HNSW graph; None = Lance's own choice), `m`
+    graph neighbours and `ef_construction` candidates while building. Query: `nprobes`
+    partitions visited, `ef` graph candidates, and `refine` × k candidates re-scored with the
+    full-precision vectors (the graph holds 8-bit scalar-quantised copies). Chosen with
+    benchmarks/bench_scale.py: recall@10 against exact search and p50/p95 at 100k items (Lance's
+    own default `ef` gave recall@10 0.93 there; 64 gives ≥ 0.95 for ~1 ms more a query).
+    """
+
+    m: int = 20
+    ef_construction: int = 300
+    partitions: int | None = None
+    nprobes: int | None = None
+    ef: int | None = 64
+    refine: int | None = None
+
+    def index_config(self, rows: int) -> Any:
+        from lancedb.index import IvfHnswSq
+
+        return IvfHnswSq(distance_type="cosine", num_partitions=self.partitions, m=self.m, ef_construction=self.ef_construction)
+
+    def apply(self, query: Any, k: int) -> Any:
+        if self.nprobes:
+            query = query.nprobes(self.nprobes)
+        if self.ef:
+            query = query.ef(max(self.ef, k))
+        if self.refine:
+            query = query.refine_factor(self.refine)
+        return query
 
 
 def _quote(value: str) -> str:
@@ -114,12 +150,16 @@ class LanceStore(Store):
     capabilities = frozenset({TEXT_SEARCH, TOKEN_FEATURES})
 
     def __init__(self, path: str | Path, dim: int, ann_threshold: int = 50_000,
-                 lock_timeout: float | None = DEFAULT_TIMEOUT_S, storage_options: dict[str, str] | None = None):
+                 lock_timeout: float | None = DEFAULT_TIMEOUT_S, storage_options: dict[str, str] | None = None,
+                 ann: AnnSettings | dict[str, Any] | None = None):
         """lock_timeout: how long a writer waits for the index's write lock before it gives up
         naming the holder (`store/lock.py`; None: as long as it takes). storage_options: the
-        object store's settings, for a Lance table that is not a local folder."""
+        object store's settings, for a Lance table that is not a local folder. ann: the vector
+        index's build and query settings (`AnnSettings`)."""
         os.environ.setdefault("LANCE_LOG", "error")  # Lance's Rust side warns on every query otherwise
-        import lancedb
+        from ._lancedb_import import import_lancedb
+
+        lancedb = import_lancedb()
 
         warnings.filterwarnings("ignore", module="lancedb")
         self.uri, self.path = _where(path)
@@ -129,6 +169,7 @@ class LanceStore(Store):
         self.dim = dim
         self.ann_threshold = ann_threshold
         self.lock_timeout = lock_timeout
+        self.ann = ann if isinstance(ann, AnnSettings) else AnnSettings(**(ann or {}))
         # readers move to what other processes committed within seconds (a server sees a CLI
         # run's items), and never read a version older than that: the version clean-up relies on it
         self._db = lancedb.connect(self.uri, storage_options=self.storage_options or None,
@@ -141,6 +182,8 @@ class LanceStore(Store):
         self._fts_rows = -1  # rows covered by the full-text index at last refresh
         self._lock: FolderLock | None = None
         self._flat: tuple[int, list[str], np.ndarray] | None = None  # (table version, ids, vectors)
+        self._count: tuple[int, int] | None = None  # (table version, rows)
+        self._fts: tuple[int, bool] | None = None  # (table version, has a full-text index)
 
     def compile_filter(self, filter: Filter) -> str:
         check_dialect(filter, self.filter_dialect)
@@ -216,10 +259,23 @@ class LanceStore(Store):
                     warnings.simplefilter("ignore")
                     self._table.create_scalar_index(column, index_type="BTREE", replace=True)
         if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in indices.values()):
-            log.info("building ANN index over %d items", n)
-            from lancedb.index import IvfHnswSq
+            self.build_vector_index()
 
-            self._table.create_index("vector", config=IvfHnswSq(distance_type="cosine"))
+    # -- the ANN index -------------------------------------------------------------------
+    def build_vector_index(self) -> None:
+        """Build (or rebuild) the IVF-HNSW-SQ index over the vector column (see AnnSettings)."""
+        rows = self._table.count_rows()
+        log.info("building ANN index over %d items", rows)
+        self._table.create_index("vector", config=self.ann.index_config(rows))
+
+    def vector_index_stats(self) -> dict[str, Any] | None:
+        """What the vector index is (type, partitions, rows covered), or None without one."""
+        for ix in self._table.list_indices():
+            if "vector" in getattr(ix, "columns", []):
+                st = self._table.index_stats(ix.name)
+                return {"name": ix.name, "type": str(st.index_type), "distance": st.distance_type, "parts": st.num_indices,
+                        "indexed_rows": st.num_indexed_rows, "unindexed_rows": st.num_unindexed_rows, "settings": asdict(self.ann)}
+        return None
 
     # -- reads ---------------------------------------------------------------------------
     _LIGHT = ["id", "path", "modality", "content_hash", "mtime", "size", "duration", "pages", "text", "segments", "n_tokens", "meta"]
@@ -242,8 +298,8 @@ class LanceStore(Store):
         for rb in q.to_batches(batch):
             yield {r["path"]: {k: r[k] for k in FILE_STATE if k != "path"} for r in rb.to_pylist()}
 
-    def _scan(self, columns: list[str], where: str | None = None) -> list[dict[str, Any]]:
-        n = self._table.count_rows()
+    def _scan(self, columns: list[str], where: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        n = self._rows() if limit is None else limit
         if n == 0:
             return []
         q = self._table.search().select(columns)
@@ -251,12 +307,19 @@ class LanceStore(Store):
             q = q.where(where)
         return q.limit(n).to_list()
 
+    def _rows(self) -> int:
+        """Row count, remembered per table version (a count is a round trip into Lance)."""
+        version = self._table.version
+        if self._count is None or self._count[0] != version:
+            self._count = (version, self._table.count_rows())
+        return self._count[1]
+
     def get(self, ids: Sequence[str], with_tokens: bool = False) -> list[dict[str, Any]]:
         if not ids:
             return []
         cols = self._LIGHT + (["tokens", "vector"] if with_tokens else [])
         filt = f"id IN ({', '.join(_quote(i) for i in ids)})"
-        rows = {r["id"]: r for r in self._scan(cols, filt)}
+        rows = {r["id"]: r for r in self._scan(cols, filt, limit=len(set(ids)))}  # ids are unique in the table
         return [rows[i] for i in ids if i in rows]
 
     def vector_search(
@@ -265,9 +328,10 @@ class LanceStore(Store):
         # a filtered search goes to Lance's prefilter, exact below the ANN threshold (no index yet):
         # at 10k items it is as fast as masking the in-memory matrix, since fetching the top rows
         # costs a Lance query either way (benchmarks/bench_filters.py)
-        if filter is None and self._table.count_rows() < self.ann_threshold:
+        if filter is None and self._rows() < self.ann_threshold:
             return self._flat_search(np.asarray(vector, dtype=np.float32), k, with_tokens)
         q = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
+        q = self.ann.apply(q, k)
         if filter is not None:
             q = q.where(self.compile_filter(filter), prefilter=True)
         cols = self._LIGHT + (["tokens", "vector"] if with_tokens else [])
@@ -282,7 +346,8 @@ class LanceStore(Store):
         ids, matrix = self.vectors()
         if not len(ids):
             return []
-        scores = matrix @ vector
+        with one_blas_thread():
+            scores = matrix @ vector
         top = np.argpartition(-scores, min(k, len(ids)) - 1)[:k] if k < len(ids) else np.arange(len(ids))
         top = top[np.argsort(-scores[top])]
         rows = self.get([ids[i] for i in top], with_tokens=with_tokens)
@@ -309,7 +374,7 @@ class LanceStore(Store):
         return self._flat[1], self._flat[2]
 
     def text_search(self, query: str, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
-        if not query.strip() or self._fts_rows == -1 and not self._has_fts():
+        if not query.strip() or not self._has_fts():
             return []
         q = self._table.search(query, query_type="fts")
         if filter is not None:
@@ -324,7 +389,11 @@ class LanceStore(Store):
         return rows
 
     def _has_fts(self) -> bool:
-        return any("text" in getattr(ix, "columns", []) for ix in self._table.list_indices())
+        """Whether a full-text index exists, remembered per table version."""
+        version = self._table.version
+        if self._fts is None or self._fts[0] != version:
+            self._fts = (version, any("text" in getattr(ix, "columns", []) for ix in self._table.list_indices()))
+        return self._fts[1]
 
     def count(self, filter: Filter | None = None) -> int:
         return self._table.count_rows(self.compile_filter(filter)) if filter is not None else self._table.count_rows()

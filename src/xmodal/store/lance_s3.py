@@ -38,9 +38,9 @@ class S3LanceStore(LanceStore):
     `store/location.py`)."""
 
     def __init__(self, path: str, dim: int, ann_threshold: int = 50_000,
-                 storage_options: dict[str, str] | None = None, lease_ttl_s: float = 30.0):
+                 storage_options: dict[str, str] | None = None, lease_ttl_s: float = 30.0, ann: Any = None):
         self.objects = _objects(path, storage_options)
-        super().__init__(path, dim, ann_threshold=ann_threshold, storage_options=storage_options)
+        super().__init__(path, dim, ann_threshold=ann_threshold, storage_options=storage_options, ann=ann)
         self.lease = S3Lease(self.objects, ttl_s=lease_ttl_s)
 
     def write_lock(self) -> S3Lease:
