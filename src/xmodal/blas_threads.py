@@ -11,24 +11,31 @@ the previous setting after; it is a no-op when threadpoolctl is not installed.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from typing import Any, Iterator
 
 _controller: Any = None
+_scanned_modules = -1  # len(sys.modules) when the loaded libraries were last scanned
 _lock = threading.Lock()
 
 
 def _get_controller() -> Any:
-    global _controller
-    if _controller is None:
+    """threadpoolctl's view of the loaded BLAS libraries, scanned again (~20 ms) after new Python
+    modules were imported, since an import (torch, scipy, ...) may load another BLAS."""
+    global _controller, _scanned_modules
+    if _controller is False:
+        return False
+    if _controller is None or len(sys.modules) != _scanned_modules:
         with _lock:
-            if _controller is None:
+            if _controller is None or len(sys.modules) != _scanned_modules:
                 try:
                     from threadpoolctl import ThreadpoolController
                 except ImportError:
                     _controller = False
-                else:
-                    _controller = ThreadpoolController()  # scans the loaded libraries once (~20 ms)
+                    return False
+                _controller = ThreadpoolController()
+                _scanned_modules = len(sys.modules)
     return _controller
 
 
