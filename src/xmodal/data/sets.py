@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from xmodal.config import cache_dir
+from xmodal.data.named_sets import build_named_t2i
+from xmodal.data.named_sets import set_specs as named_set_specs
 
 BUILDER_VERSION = 1
 TRAIN_FRACTION = 0.7
@@ -135,9 +137,10 @@ def _count(xs: Iterable[str]) -> dict[str, int]:
 
 
 def _sources(*packages: str) -> list[dict[str, str]]:
-    from xmodal.data.sources import DEBS
+    from xmodal.data.sources import DEBS, WHEELS
 
-    return [{"package": p, "version": DEBS[p].version, "license": DEBS[p].license} for p in packages]
+    pins = [WHEELS[p[5:]] if p.startswith("pypi:") else DEBS[p] for p in packages]
+    return [{"package": p, "version": s.version, "license": s.license} for p, s in zip(packages, pins)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,6 +383,9 @@ SETS: dict[str, _SetSpec] = {
                              _build_asterisk_t2a,
                              ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-en")),
 }
+# caption -> picture sets of whole held-out sources (icons, symbols, photos, flags, emoji)
+SETS.update({name: _SetSpec(desc, build_named_t2i, packages, kwargs)
+             for name, (desc, packages, kwargs) in named_set_specs().items()})
 
 
 def list_sets() -> dict[str, str]:

@@ -1,0 +1,93 @@
+"""Caption → picture evaluation sets from the held-out named sources (`xmodal.data.named`).
+
+Each set is one whole source that no training data comes from (role "heldout" in
+`NAMED_SOURCES`): symbols, icons, photos and drawings, flags, emoji line art. Its corpus is a
+seeded sample of caption groups (at most `max_per_group` pictures of each); each sampled group
+gives one query, its caption, and every picture of the group is relevant. All queries are in the
+test split: the source as a whole is unseen, so there is nothing to train on.
+
+The sets are registered in `xmodal.data.sets.SETS` (so `xmodal data list`, `xmodal data fetch`
+and `xmodal eval NAME` know them) and written by its set writer: opaque ids and file names, the
+source file of every item kept apart in provenance.jsonl.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xmodal.data.named import NAMED_SOURCES, NamedItem, named_records
+
+if TYPE_CHECKING:
+    from xmodal.data.sets import _SetWriter
+
+#: set name -> held-out named source
+NAMED_T2I_SETS = {
+    "open-symbols-t2i": "open-symbols",
+    "bootstrap-icons-t2i": "bootstrap-icons",
+    "tango-icons-t2i": "tango-icons",
+    "gcompris-t2i": "gcompris",
+    "kgeography-flags-t2i": "kgeography-flags",
+    "openmoji-t2i": "openmoji",
+}
+MAX_GROUPS = 300
+MAX_PER_GROUP = 2
+SAMPLE_SEED = "xmodal-heldout-v1"
+
+
+def sample_groups(records: list[NamedItem], max_groups: int | None = MAX_GROUPS,
+                  max_per_group: int = MAX_PER_GROUP, seed: str = SAMPLE_SEED) -> dict[str, list[NamedItem]]:
+    """{group: its first `max_per_group` image items (by path)} for a seeded sample of groups.
+
+    The sample orders groups by SHA-1 of (seed, group), so it is stable, does not depend on the
+    order the source lists its items in, and a larger `max_groups` only adds groups."""
+    groups: dict[str, list[NamedItem]] = defaultdict(list)
+    for it in records:
+        if it.modality == "image" and it.group:
+            groups[it.group].append(it)
+    order = sorted(groups, key=lambda g: hashlib.sha1(f"{seed}\0{g}".encode()).hexdigest())
+    if max_groups is not None:
+        order = order[:max_groups]
+    return {g: sorted(groups[g], key=lambda it: str(it.path))[:max_per_group] for g in sorted(order)}
+
+
+def write_caption_set(w: "_SetWriter", records: list[NamedItem], source: str, *, max_groups: int | None = MAX_GROUPS,
+                      max_per_group: int = MAX_PER_GROUP, seed: str = SAMPLE_SEED) -> dict[str, Any]:
+    """Fill the set writer `w` with a caption → picture set from `records` (see the module doc)."""
+    from xmodal.data.sets import _oid
+
+    groups = sample_groups(records, max_groups, max_per_group, seed)
+    n_groups = len({it.group for it in records if it.modality == "image" and it.group})
+    for key, members in groups.items():
+        ids = []
+        for it in members:
+            cid = _oid("i", f"{source}:{it.path.name}:{key}")
+            w.add_corpus_media(cid, it.path, "image", source, caption=it.caption, file=str(it.path), detail=it.detail)
+            ids.append(cid)
+        w.add_query(_oid("q", f"{source}:{key}"), "test", ids, text=members[0].caption, source=source, group=key)
+    src = NAMED_SOURCES.get(source)
+    return {"task": "text -> image", "query_modality": "text", "corpus_modality": "image",
+            "relevance": "every sampled picture of the query caption's group",
+            "held_out_source": source, "domain": src.domain if src else "", "license": src.license if src else "",
+            "sample": {"groups": len(groups), "of_groups": n_groups, "max_per_group": max_per_group, "seed": seed},
+            "split": "all queries in test: the whole source is held out of training"}
+
+
+def build_named_t2i(w: "_SetWriter", source_root: Path | None, *, source: str, max_groups: int | None = MAX_GROUPS,
+                    max_per_group: int = MAX_PER_GROUP) -> dict[str, Any]:
+    """Set builder (`xmodal.data.sets` signature): the source's records from its pinned
+    package, or from `source_root` (a small extracted tree, as tests give)."""
+    records = named_records(source, root=source_root) if source_root is not None else named_records(source)
+    return write_caption_set(w, records, source, max_groups=max_groups, max_per_group=max_per_group)
+
+
+def set_specs() -> dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]:
+    """{set name: (description, packages, builder kwargs)} for `xmodal.data.sets.SETS`."""
+    out = {}
+    for name, source in NAMED_T2I_SETS.items():
+        src = NAMED_SOURCES[source]
+        desc = f"caption -> {src.domain} of the held-out source {source} (≤{MAX_GROUPS} captions)"
+        out[name] = (desc, src.packages, {"source": source})
+    return out
