@@ -8,8 +8,8 @@ Variants (first stage, hybrid retrieval as `xmodal search` does it):
 - default:          the offline default profile with its shipped binding (Lite0, imagenet-v1 texts)
 - bridge:           the same without the binding (`binding="none"`): the training-free ConSE bridge
 - bridge-wordnet:   the bridge with the WordNet class texts (`class_texts="wordnet-v1"`)
-- quality:          the `quality` profile (Lite0 + Lite2 averaged probabilities), no binding
-- quality-wordnet:  the `quality` profile with the WordNet class texts, no binding
+- quality:          the `effnet-ensemble` profile (Lite0 + Lite2 averaged probabilities), no binding
+- quality-wordnet:  the `effnet-ensemble` profile with the WordNet class texts, no binding
 
 Indexes are kept under cache_dir("sets", ".indexes", "variants", VARIANT) and reused while the
 corpus and the space are unchanged. Results are merged into --out per (set, variant), so runs
@@ -50,9 +50,9 @@ def variants() -> dict[str, tuple[Any, str | None]]:
         "bridge": (_profile("default", "bridge"), "none"),
         "bridge-wordnet": (_profile("default", "bridge-wordnet", class_texts="wordnet-v1"), "none"),
     }
-    if "quality" in PROFILES:
-        out["quality"] = (_profile("quality", "quality"), "none")
-        out["quality-wordnet"] = (_profile("quality", "quality-wordnet", class_texts="wordnet-v1"), "none")
+    if "effnet-ensemble" in PROFILES:
+        out["quality"] = (_profile("effnet-ensemble", "quality"), "none")
+        out["quality-wordnet"] = (_profile("effnet-ensemble", "quality-wordnet", class_texts="wordnet-v1"), "none")
     return out
 
 

@@ -1,4 +1,4 @@
-"""The `quality` profile's image encoder: EfficientNet-Lite0 and Lite2 class probabilities averaged."""
+"""The `effnet-ensemble` profile's image encoder: EfficientNet-Lite0 and Lite2 class probabilities averaged."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def test_bad_variants_are_refused_by_name(variant):
         ConSEImageEncoder(variant=variant, text_encoder=object.__new__(_NoText))
 
 
-def test_quality_profile_names_the_ensemble_and_no_binding():
-    spec = PROFILES["quality"]
+def test_ensemble_profile_names_the_ensemble_and_no_binding():
+    spec = PROFILES["effnet-ensemble"]
     assert spec["image"]["args"]["variant"] == "lite0+lite2" and "binding" not in spec
     assert {k: v for k, v in spec.items() if k != "image"} == {k: v for k, v in PROFILES["default"].items()
                                                                if k not in ("image", "binding")}

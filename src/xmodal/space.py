@@ -39,10 +39,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # the learned image head shipped in xmodal/bind/default (see its README for how it was trained)
         "binding": "default",
     },
-    # offline, slower images: EfficientNet-Lite0 and Lite2 class probabilities averaged
+    # experimental, offline, slower images: EfficientNet-Lite0 and Lite2 class probabilities averaged
     # (`pip install xmodal[quality]`); no binding yet, the shipped one is trained for Lite0 alone,
     # and without one it is below `default` on held-out sources (benchmarks/results/quality-2a.md)
-    "quality": {
+    "effnet-ensemble": {
         "text": {"encoder": "minilm-int8"},
         "image": {"encoder": "conse-effnet", "args": {"variant": "lite0+lite2"}},
         "audio": {"encoder": "speech-sound"},
