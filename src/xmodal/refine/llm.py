@@ -39,7 +39,9 @@ class LLMRefiner(Refiner):
         mode: "auto" | "pointwise" | "json".
         keep_threshold: pointwise: keep items whose yes/no logit is at least this…
         relative_margin: …or within this of the best item's logit (small models are biased toward
-            "no" on every item; None disables the relative rule).
+            "no" on every item; None disables the relative rule). 1.0, not tighter: the packaged
+            judges' logits barely separate relevant items (AUC ≈ 0.5), and at 0.5 SmolLM2 dropped
+            the relevant picture on 5 of 12 queries (benchmarks/results/refine-judges.md).
         time_budget_s: for the whole refine (augmentation, judging, answer).
         max_prompt_tokens / answer_tokens: token budget of one prompt / of the answer.
         augment: run OCR / ASR on results lacking extracted text.
@@ -53,7 +55,7 @@ class LLMRefiner(Refiner):
         model: str | None = None,
         mode: str = "auto",
         keep_threshold: float = 0.0,
-        relative_margin: float | None = 0.5,
+        relative_margin: float | None = 1.0,
         time_budget_s: float = 30.0,
         max_prompt_tokens: int = 1500,
         answer_tokens: int = 80,
