@@ -29,6 +29,8 @@ _FIELD = re.compile(r"\"(\w+)\"\s*:\s*(?:qsTr\(\s*\"((?:[^\"\\]|\\.)*)\"\s*\)|\"
 _DECOR = re.compile(r"/(key|question|suitcase|[^/]*frame|[^/]*background)\.svg$")
 # memory-sound names: 'LRFactory_noise_01_LA_cut' → 'Factory noise'
 _SOUND_NOISE = {"lr", "la", "cut", "son", "melody"}
+# memory-sound names that do not say what is heard ('Weird', a short pause)
+_VAGUE_SOUNDS = {"weird", "pause short", "pause"}
 
 
 class RccError(ValueError):
@@ -129,7 +131,10 @@ def gcompris_records(root: Path | None = None, out_dir: Path | None = None) -> l
                     if not ref or _DECOR.search(ref):
                         continue
                     kind = "photo" if field == "image2" else "drawing" if modality == "image" else "sound"
-                    add(files, _qrc_key(ref), caption, modality, "; ".join(x for x in (f"{activity} {kind}", desc) if x))
+                    said = caption
+                    if modality == "audio" and activity == "explore_world_music" and "music" not in caption.lower():
+                        said = f"music of {caption}"  # the sound is a region's music, not the region
+                    add(files, _qrc_key(ref), said, modality, "; ".join(x for x in (f"{activity} {kind}", desc) if x))
         for name in sorted(files):
             parts = name.split("/")
             if "categorization" in parts and "images" in parts and name.endswith(_IMAGE_EXT):
@@ -137,8 +142,9 @@ def gcompris_records(root: Path | None = None, out_dir: Path | None = None) -> l
                 if category not in ("numbers", "alphabets", "images"):
                     add(files, name, name_caption(Path(name).stem), "image", f"photo, {name_caption(category)}")
             elif activity == "memory-sound" and name.endswith(".ogg"):
-                add(files, name, name_caption(Path(name).stem, _SOUND_NOISE).capitalize(), "audio",
-                    "memory-sound sound")
+                caption = name_caption(Path(name).stem, _SOUND_NOISE)
+                if caption not in _VAGUE_SOUNDS:
+                    add(files, name, caption.capitalize(), "audio", "memory-sound sound")
     return list(items.values())
 
 

@@ -50,7 +50,7 @@ def name_words(name: str, noise: Iterable[str] = _NOISE) -> list[str]:
     dots split; numbers, sizes ('24px', '16x16') and `noise` tokens dropped; digits glued to a
     word removed ('calendar2' → 'calendar', 'bird6' → 'bird'); repeated words kept once."""
     noise = set(noise)
-    text = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name)
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=\d)(?=[A-Z])", " ", name)
     text = re.sub(r"[_\-.+/()\[\],;:!?'\"~@#]+", " ", text)
     words: list[str] = []
     for tok in text.split():

@@ -1,10 +1,12 @@
-"""Caption → picture evaluation sets from the held-out named sources (`xmodal.data.named`).
+"""Caption → picture and name → sound evaluation sets from the held-out named sources (`xmodal.data.named`).
 
 Each set is one whole source that no training data comes from (role "heldout" in
-`NAMED_SOURCES`): symbols, icons, photos and drawings, flags, emoji line art. Its corpus is a
-seeded sample of caption groups (at most `max_per_group` pictures of each); each sampled group
-gives one query, its caption, and every picture of the group is relevant. All queries are in the
-test split: the source as a whole is unseen, so there is nothing to train on.
+`NAMED_SOURCES`): symbols, icons, photos and drawings, flags, emoji line art; a sound set pools
+the held-out sound sources (GCompris' animal, instrument and everyday sounds and the OVOS farm
+animals: ten sounds alone would make R@10 trivially 1). Its corpus is a seeded sample of caption
+groups (at most `max_per_group` items of each); each sampled group gives one query, its caption,
+and every item of the group is relevant. All queries are in the test split: the source as a
+whole is unseen, so there is nothing to train on.
 
 The sets are registered in `xmodal.data.sets.SETS` (so `xmodal data list`, `xmodal data fetch`
 and `xmodal eval NAME` know them) and written by its set writer: opaque ids and file names, the
@@ -32,20 +34,25 @@ NAMED_T2I_SETS = {
     "kgeography-flags-t2i": "kgeography-flags",
     "openmoji-t2i": "openmoji",
 }
+#: set name -> held-out named sound sources pooled into one name -> sound set
+NAMED_T2A_SETS = {
+    "named-sounds-t2a": ("gcompris-sounds", "ovos-animals"),
+}
 MAX_GROUPS = 300
 MAX_PER_GROUP = 2
 SAMPLE_SEED = "xmodal-heldout-v1"
 
 
 def sample_groups(records: list[NamedItem], max_groups: int | None = MAX_GROUPS,
-                  max_per_group: int = MAX_PER_GROUP, seed: str = SAMPLE_SEED) -> dict[str, list[NamedItem]]:
-    """{group: its first `max_per_group` image items (by path)} for a seeded sample of groups.
+                  max_per_group: int = MAX_PER_GROUP, seed: str = SAMPLE_SEED,
+                  modality: str = "image") -> dict[str, list[NamedItem]]:
+    """{group: its first `max_per_group` `modality` items (by path)} for a seeded sample of groups.
 
     The sample orders groups by SHA-1 of (seed, group), so it is stable, does not depend on the
     order the source lists its items in, and a larger `max_groups` only adds groups."""
     groups: dict[str, list[NamedItem]] = defaultdict(list)
     for it in records:
-        if it.modality == "image" and it.group:
+        if it.modality == modality and it.group:
             groups[it.group].append(it)
     order = sorted(groups, key=lambda g: hashlib.sha1(f"{seed}\0{g}".encode()).hexdigest())
     if max_groups is not None:
@@ -54,22 +61,24 @@ def sample_groups(records: list[NamedItem], max_groups: int | None = MAX_GROUPS,
 
 
 def write_caption_set(w: "_SetWriter", records: list[NamedItem], source: str, *, max_groups: int | None = MAX_GROUPS,
-                      max_per_group: int = MAX_PER_GROUP, seed: str = SAMPLE_SEED) -> dict[str, Any]:
-    """Fill the set writer `w` with a caption → picture set from `records` (see the module doc)."""
+                      max_per_group: int = MAX_PER_GROUP, seed: str = SAMPLE_SEED,
+                      modality: str = "image") -> dict[str, Any]:
+    """Fill the set writer `w` with a caption → `modality` set from `records` (see the module doc)."""
     from xmodal.data.sets import _oid
 
-    groups = sample_groups(records, max_groups, max_per_group, seed)
-    n_groups = len({it.group for it in records if it.modality == "image" and it.group})
+    groups = sample_groups(records, max_groups, max_per_group, seed, modality)
+    n_groups = len({it.group for it in records if it.modality == modality and it.group})
+    prefix = "i" if modality == "image" else "a"
     for key, members in groups.items():
         ids = []
         for it in members:
-            cid = _oid("i", f"{source}:{it.path.name}:{key}")
-            w.add_corpus_media(cid, it.path, "image", source, caption=it.caption, file=str(it.path), detail=it.detail)
+            cid = _oid(prefix, f"{it.source}:{it.path.name}:{key}")
+            w.add_corpus_media(cid, it.path, modality, it.source, caption=it.caption, file=str(it.path), detail=it.detail)
             ids.append(cid)
         w.add_query(_oid("q", f"{source}:{key}"), "test", ids, text=members[0].caption, source=source, group=key)
     src = NAMED_SOURCES.get(source)
-    return {"task": "text -> image", "query_modality": "text", "corpus_modality": "image",
-            "relevance": "every sampled picture of the query caption's group",
+    return {"task": f"text -> {modality}", "query_modality": "text", "corpus_modality": modality,
+            "relevance": f"every sampled {'picture' if modality == 'image' else 'sound'} of the query caption's group",
             "held_out_source": source, "domain": src.domain if src else "", "license": src.license if src else "",
             "sample": {"groups": len(groups), "of_groups": n_groups, "max_per_group": max_per_group, "seed": seed},
             "split": "all queries in test: the whole source is held out of training"}
@@ -83,11 +92,29 @@ def build_named_t2i(w: "_SetWriter", source_root: Path | None, *, source: str, m
     return write_caption_set(w, records, source, max_groups=max_groups, max_per_group=max_per_group)
 
 
-def set_specs() -> dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]:
-    """{set name: (description, packages, builder kwargs)} for `xmodal.data.sets.SETS`."""
+def build_named_t2a(w: "_SetWriter", source_root: Path | None, *, sources: tuple[str, ...],
+                    max_groups: int | None = MAX_GROUPS, max_per_group: int = MAX_PER_GROUP) -> dict[str, Any]:
+    """Set builder: name → sound over the pooled records of the held-out sound `sources` (a
+    group named alike in two sources, 'duck', is one query with the sounds of both)."""
+    if source_root is not None:
+        raise ValueError("named sound sets read their pinned packages; tests call write_caption_set directly")
+    records = [r for s in sources for r in named_records(s)]
+    info = write_caption_set(w, records, "+".join(sources), max_groups=max_groups, max_per_group=max_per_group,
+                             modality="audio")
+    info["held_out_source"] = list(sources)
+    info["license"] = "; ".join(f"{s}: {NAMED_SOURCES[s].license}" for s in sources)
+    return info
+
+
+def set_specs() -> dict[str, tuple[str, Any, tuple[str, ...], dict[str, Any]]]:
+    """{set name: (description, builder, packages, builder kwargs)} for `xmodal.data.sets.SETS`."""
     out = {}
     for name, source in NAMED_T2I_SETS.items():
         src = NAMED_SOURCES[source]
         desc = f"caption -> {src.domain} of the held-out source {source} (≤{MAX_GROUPS} captions)"
-        out[name] = (desc, src.packages, {"source": source})
+        out[name] = (desc, build_named_t2i, src.packages, {"source": source})
+    for name, sources in NAMED_T2A_SETS.items():
+        packages = tuple(dict.fromkeys(p for s in sources for p in NAMED_SOURCES[s].packages))
+        desc = f"sound name -> sound of the held-out sources {', '.join(sources)}"
+        out[name] = (desc, build_named_t2a, packages, {"sources": sources})
     return out

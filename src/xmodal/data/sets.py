@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from xmodal.config import cache_dir
-from xmodal.data.named_sets import build_named_t2i
 from xmodal.data.named_sets import set_specs as named_set_specs
 
 BUILDER_VERSION = 1
@@ -383,9 +382,9 @@ SETS: dict[str, _SetSpec] = {
                              _build_asterisk_t2a,
                              ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-en")),
 }
-# caption -> picture sets of whole held-out sources (icons, symbols, photos, flags, emoji)
-SETS.update({name: _SetSpec(desc, build_named_t2i, packages, kwargs)
-             for name, (desc, packages, kwargs) in named_set_specs().items()})
+# caption -> picture and name -> sound sets of whole held-out sources (icons, symbols, photos, flags, emoji, sounds)
+SETS.update({name: _SetSpec(desc, builder, packages, kwargs)
+             for name, (desc, builder, packages, kwargs) in named_set_specs().items()})
 
 
 def list_sets() -> dict[str, str]:
