@@ -30,7 +30,7 @@ import numpy as np
 from ..encode.base import Encoder
 from ..errors import IndexMismatchError, XModalError
 from ..types import Embedding, Media, Modality
-from .heads import combine_residual, head_forward
+from .heads import HEADS, combine_residual, head_forward
 
 FORMAT = "xmodal-binding"
 FORMAT_VERSION = 1
@@ -164,8 +164,11 @@ class Binding:
                     e.tokens[i] = e.vector
         if not todo:
             return
-        # the linear path only: a region is one token, there is nothing to attend over
-        out = head_forward("linear", self.head_weights(m), self.heads[m], np.concatenate(feats).astype(np.float32))
+        # a region is one token: a head over pooled features (linear, mlp) applies as it is; an
+        # attention head contributes its linear path only (there is nothing to attend over)
+        kind = self.heads[m]["kind"]
+        kind = "linear" if HEADS.create(kind).needs_tokens else kind
+        out = head_forward(kind, self.head_weights(m), self.heads[m], np.concatenate(feats).astype(np.float32))
         start = 0
         for e, rows in zip(todo, rows_of):
             e.tokens[rows] = combine_residual(e.tokens[rows], out[start : start + len(rows)], alpha)

@@ -6,6 +6,9 @@ space; the binding adds it to the training-free bridge vector (see `combine_resi
 Kinds (weights are a flat dict of arrays; names below are the keys without the head prefix):
 
 - ``linear``: ``y = ((x - mu) / sd) @ W + b`` on a pooled feature ``x`` (d,).
+- ``mlp``: the linear path PLUS a one-hidden-layer ReLU MLP on the same standardised feature,
+  ``relu(x @ W1 + b1) @ W2 + b2`` (hidden width from the weights): a wider, non-linear head for
+  when there are more pairs; it starts as the linear head (W2 = 0 at initialisation).
 - ``attn``: the linear path on the pooled feature PLUS multi-head attention pooling over the
   item's tokens (regions, sound blocks): learned queries ``Q`` (q, D) attend over keys/values
   ``((t - mu) / sd) @ Wk`` and ``@ Wv`` (D split over ``heads``); the q outputs are averaged and
@@ -33,6 +36,13 @@ def _standardise(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
 def linear_forward(pooled: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
     """(n, d) pooled features → (n, dim) head outputs (not normalised)."""
     return _standardise(pooled, w) @ w["W"] + w["b"]
+
+
+def mlp_forward(pooled: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    """(n, d) pooled features → (n, dim): the linear path plus the residual MLP (not normalised)."""
+    x = _standardise(pooled, w)
+    hidden = np.maximum(x @ w["W1"] + w["b1"], 0.0)
+    return x @ w["W"] + w["b"] + hidden @ w["W2"] + w["b2"]
 
 
 def attn_pool_forward(tokens: np.ndarray, mask: np.ndarray | None, w: dict[str, np.ndarray], heads: int) -> np.ndarray:
@@ -73,6 +83,11 @@ class LinearHead(Head):
         return linear_forward(pooled, w)
 
 
+class MLPHead(Head):
+    def forward(self, w, cfg, pooled, tokens=None, mask=None):
+        return mlp_forward(pooled, w)
+
+
 class AttentionPoolHead(Head):
     needs_tokens = True
 
@@ -85,6 +100,7 @@ class AttentionPoolHead(Head):
 HEADS: Registry[Head] = Registry("binding head", Head)
 HEADS.register("linear", LinearHead)
 HEADS.register("attn", AttentionPoolHead)
+HEADS.register("mlp", MLPHead)
 HEAD_KINDS = tuple(HEADS.names())
 
 

@@ -372,11 +372,15 @@ def data_demo(out: Path = typer.Argument(..., help="Folder to fill with the demo
 
 
 @data_app.command("sound-bank")
-def data_sound_bank(out: Optional[Path] = typer.Option(None, help="Write the bank files here instead of into the installed xmodal.")) -> None:
-    """Rebuild the reference sound bank xmodal ships, from the pinned Scratch package."""
+def data_sound_bank(
+    out: Optional[Path] = typer.Option(None, help="Write the bank files here instead of into the installed xmodal."),
+    sources: str = typer.Option("scratch,game-sfx,opensfx", help="Comma-separated bank sources: scratch (the Scratch "
+                                "sound library) and named training sound sources (game-sfx, opensfx)."),
+) -> None:
+    """Rebuild the reference sound bank xmodal ships, from pinned packages (aisfx and log-mel banks)."""
     from xmodal.data.sound_bank import build_shipped_banks
 
-    for path in build_shipped_banks(out):
+    for path in build_shipped_banks(out, tuple(s.strip() for s in sources.split(",") if s.strip())):
         console.print(line("sound bank → ", path))
 
 

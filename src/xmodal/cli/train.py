@@ -27,10 +27,18 @@ def _group() -> None:
 @train_app.command("bind")
 def bind(
     pairs: list[str] = typer.Option(..., "--pairs", "-p", help="SET_DIR[:split] (BEIR layout; split defaults to train), "
-                                    "pairs.jsonl ({text, path} lines), openclipart[:N] or scratch-sounds. Repeatable."),
+                                    "pairs.jsonl ({text, path} lines), openclipart[:N], scratch-images, scratch-sounds, "
+                                    "sound-bank, or a named training source NAME[:N] (emojione, noto-emoji, icon-themes, "
+                                    "flags, wesnoth, game-sfx, opensfx; N items per caption). Repeatable."),
     modality: str = typer.Option("image", "--modality", "-m", help="image or audio (video and documents reuse these heads)."),
     out: Path = typer.Option(..., "--out", "-o", help="Binding folder to write (binding.json, weights.npz, training log and plot)."),
-    head: str = typer.Option("linear", help="linear (pooled features) or attn (+ attention pooling over regions/blocks)."),
+    head: str = typer.Option("linear", help="linear (pooled features), mlp (+ a residual MLP, see --hidden) or attn "
+                             "(+ attention pooling over regions/blocks)."),
+    hidden: int = typer.Option(1024, help="Hidden width of the mlp head."),
+    weight_decay: float = typer.Option(0.5, help="AdamW weight decay of the head's maps."),
+    dropout: float = typer.Option(0.5, help="Feature dropout."),
+    no_dedup_names: bool = typer.Option(False, "--keep-eval-names", help="Keep pairs whose caption names an evaluation "
+                                        "test caption (same files and pictures/sounds are always dropped)."),
     profile: str = typer.Option("default", help="Encoder profile whose features are bound."),
     name: Optional[str] = typer.Option(None, help="Binding name (default: MODALITY-HEAD)."),
     add_to: Optional[Path] = typer.Option(None, "--add-to", help="Keep the other heads of this existing binding folder."),
@@ -47,7 +55,8 @@ def bind(
     try:
         b = train_binding(pairs, modality, out, profile=profile, head=head, name=name, add_to=add_to,
                           progress=lambda s: err.print(s, highlight=False), epochs=epochs,
-                          hard_negatives=hard_negatives, mixup=mixup, seed=seed, device=device)
+                          hard_negatives=hard_negatives, mixup=mixup, seed=seed, device=device, hidden=hidden,
+                          weight_decay=weight_decay, dropout=dropout, dedup_names=not no_dedup_names)
     except XModalError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1)

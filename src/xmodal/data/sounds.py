@@ -114,6 +114,42 @@ def named_sound_files(root: Path, folders: tuple[str, ...], source: str,
     return items
 
 
+# game-event names that do not say what is heard (a menu move, a power-up, a level's end), and
+# the freedesktop theme's spoken channel tests and UI alerts
+_SFX_EVENTS = {
+    "empty", "excellent", "grow", "upgrade", "invincible start", "kill", "custom", "placed", "skip", "cancel",
+    "destroy group", "hurry", "launch", "lose", "malus", "menu change", "menu selected", "pause", "rebound", "stick",
+    "start", "stop", "undefined", "complete", "message", "message instant", "inn", "lobby chat", "meal", "ration",
+    "site occupied", "under attack", "create construction site", "tavern", "morning", "night", "petrified", "gold",
+    "heal", "poison", "potion", "entangle", "miss", "fire flower", "mr tree", "totem", "yeti finish", "tree suck",
+    "tree howling", "hellish", "invulnerable", "collect crate", "frozen hog impact", "hog freeze", "malus",
+    "chroma effect", "filter sweep", "electric ping", "ink", "ink miss", "net", "custom", "smith", "weaver",
+    "stonemason", "stonecutter", "blackwood", "furnace", "fisher pull net", "fisher throw net", "geologist hammer",
+    "farm animal", "staff", "staff miss", "tail", "ship", "flip", "flop", "switch", "warp", "turnkey", "wood",
+}
+_SFX_UI = re.compile(r"^(audio channel|audio signal|audio volume|dialog|window|network connectivity|suspend|device|"
+                     r"screen capture|power (un)?plug|trash empty|complete)\b")
+# Wesnoth's creature voices: 'wolf hit' is the wolf's cry of pain, 'dwarf die' its death cry
+_CREATURES = ("bat", "drake", "dwarf", "elf", "ghoul", "goblin", "gryphon", "horse", "human female", "human",
+              "mermaid", "naga", "ogre", "skeleton big", "skeleton", "troll", "tusker", "wolf", "yeti", "zombie")
+_VOICE = re.compile(rf"^({'|'.join(_CREATURES)}) (hit|die)$")
+
+
+def sfx_training_caption(item: NamedItem, vocabulary: set[str] | None) -> str | None:
+    """A game-sfx record's caption as a description of the sound, or None: game events and UI
+    alerts that name no sound are dropped ('menu selected', 'upgrade', 'audio channel front
+    left' — spoken), creature voices read as cries ('wolf hit' → 'wolf cry of pain'), a
+    weapon's 'miss' as the swish it is ('mace miss' → 'mace swish')."""
+    caption = item.caption.lower()
+    if caption in _SFX_EVENTS or _SFX_UI.match(caption):
+        return None
+    m = _VOICE.match(caption)
+    if m:
+        return f"{m.group(1)} {'cry of pain' if m.group(2) == 'hit' else 'death cry'}"
+    caption = re.sub(r" miss$", " swish", caption)
+    return caption
+
+
 def game_sfx_records(roots: dict[str, Path] | None = None, packages: tuple[str, ...] | None = None,
                      vocabulary: set[str] | None = None, use_wordnet: bool = True) -> list[NamedItem]:
     """Named sound files of GAME_SFX_DIRS' packages (or `packages`); `roots` maps a package to

@@ -47,7 +47,7 @@ def wesnoth_image_records(root: Path | None = None) -> list[NamedItem]:
     for cfg in sorted((core / "units").rglob("*.cfg")):
         text = cfg.read_text(encoding="utf-8", errors="replace")
         unit = parse_unit_cfg(text)
-        name = unit["name"]
+        name = re.sub(r"^\w+\^", "", unit["name"])  # 'female^Elvish Shaman': a translation context, not a name
         if not name or "[unit_type]" not in text:
             continue
         desc = first_sentence(unit["description"]) if unit["description"] else ""

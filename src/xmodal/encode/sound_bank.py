@@ -369,19 +369,22 @@ class SoundBank:
         return q @ self._keys.T
 
     def bridge(self, clip_embeddings: np.ndarray, top_k: int = 5, temperature: float = 0.05,
-               exclude: Sequence[int] | None = None) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+               exclude: Sequence[int | Sequence[int] | None] | None = None) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
         """Text-space vectors (m, text_dim) for m clip embeddings, and each one's top labels with weights.
 
         Duplicate labels among the top-k (Dog1, Dog2) are merged, their weights summed.
-        `exclude` (one bank row per query, or -1) leaves a reference out: for leave-one-out tests.
+        `exclude` (per query: a bank row, a list of rows, or None / -1) leaves references out:
+        for leave-one-out (or leave-its-label-out) tests.
         """
         if self.label_vectors is None:
             raise RuntimeError("SoundBank.attach_text(text_encoder) must be called before bridge()")
         sims = self.similarities(clip_embeddings)
         if exclude is not None:
-            for i, j in enumerate(exclude):
-                if j is not None and j >= 0:
-                    sims[i, j] = -np.inf
+            for i, rows in enumerate(exclude):
+                rows = [rows] if rows is None or isinstance(rows, (int, np.integer)) else rows
+                for j in rows:
+                    if j is not None and j >= 0:
+                        sims[i, j] = -np.inf
         k = max(1, min(top_k, sims.shape[1]))
         top = np.argsort(-sims, axis=1)[:, :k]
         out = np.zeros((sims.shape[0], self.label_vectors.shape[1]), dtype=np.float32)

@@ -34,8 +34,9 @@ import numpy as np
 
 from xmodal.errors import XModalError
 from xmodal.bind.artifact import MODALITY_FEATURES, Binding, load_binding
+from xmodal.bind.heads import HEAD_KINDS
 from xmodal.eval.metrics import ndcg_at, recall_at, reciprocal_rank, success_at
-from xmodal.train.pairs import PairData, PairSource, features_for, parse_source
+from xmodal.train.pairs import PairData, PairSource, drop_eval_duplicates, features_for, parse_source
 from xmodal.train.split import caption_key, split_by_caption
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    head: str = "linear"  # "linear" (pooled features) or "attn" (+ attention pooling over tokens)
+    head: str = "linear"  # "linear" (pooled features), "mlp" (+ a residual MLP) or "attn" (+ attention pooling over tokens)
+    hidden: int = 1024  # the "mlp" head's hidden width
     epochs: int = 60
     batch_size: int = 256
     lr: float = 2e-3
@@ -151,6 +153,12 @@ def _torch_model(kind: str, d_in: int, dim: int, mu: np.ndarray, sd: np.ndarray,
             # low rank: x -> down (r) -> lin (dim); exported as the product, so inference is unchanged
             self.down = nn.Linear(d_in, cfg.rank, bias=False) if cfg.rank > 0 else None
             self.lin = nn.Linear(cfg.rank if cfg.rank > 0 else d_in, dim)
+            if kind == "mlp":
+                self.fc1 = nn.Linear(d_in, cfg.hidden)
+                self.fc2 = nn.Linear(cfg.hidden, dim)
+                # zero: the MLP starts silent, so the head starts as the linear one
+                nn.init.zeros_(self.fc2.weight)
+                nn.init.zeros_(self.fc2.bias)
             if kind == "attn":
                 D = cfg.d_model
                 self.Wk = nn.Linear(d_in, D, bias=False)
@@ -166,6 +174,8 @@ def _torch_model(kind: str, d_in: int, dim: int, mu: np.ndarray, sd: np.ndarray,
         def head(self, pooled, tokens=None, mask=None):
             x = self.drop((pooled - self.mu) / self.sd)
             y = self.lin(self.down(x) if self.down is not None else x)
+            if kind == "mlp":
+                y = y + self.fc2(torch.relu(self.fc1(x)))
             if kind == "attn":
                 t = self.drop((tokens - self.mu) / self.sd)
                 k, v = self.Wk(t), self.Wv(t)
@@ -347,8 +357,8 @@ def fit_head(
     import torch
 
     cfg = cfg or TrainConfig()
-    if cfg.head not in ("linear", "attn"):
-        raise XModalError(f"head={cfg.head!r}: use 'linear' or 'attn'")
+    if cfg.head not in HEAD_KINDS:
+        raise XModalError(f"head={cfg.head!r}: use one of {', '.join(HEAD_KINDS)}")
     if modality not in MODALITY_FEATURES:
         raise XModalError(f"no binding head for {modality!r} items: heads exist for {', '.join(MODALITY_FEATURES)} "
                           "(video and documents reuse the image and audio heads)")
@@ -479,6 +489,9 @@ def _export(model, cfg: TrainConfig, modality: str, alpha: float, enc_cfg: dict[
         return t.detach().float().cpu().numpy()
 
     w = {"mu": mu, "sd": sd, "W": arr(model.full_weight()).T, "b": arr(model.lin.bias)}
+    if cfg.head == "mlp":
+        w.update({"W1": arr(model.fc1.weight).T, "b1": arr(model.fc1.bias), "W2": arr(model.fc2.weight).T,
+                  "b2": arr(model.fc2.bias)})
     if cfg.head == "attn":
         w.update({"Wk": arr(model.Wk.weight).T, "Wv": arr(model.Wv.weight).T, "Q": arr(model.Q),
                   "Wo": arr(model.out.weight).T, "bo": arr(model.out.bias)})
@@ -487,6 +500,8 @@ def _export(model, cfg: TrainConfig, modality: str, alpha: float, enc_cfg: dict[
             "gate": spec["gate"], "d_in": int(mu.shape[0])}
     if cfg.head == "attn":
         head.update({"heads": cfg.n_heads, "queries": cfg.n_queries, "d_model": cfg.d_model})
+    if cfg.head == "mlp":
+        head["hidden"] = cfg.hidden
     return Binding(name=name, heads={modality: head},
                    weights={f"{modality}.{k}": np.ascontiguousarray(v, dtype=np.float32) for k, v in w.items()},
                    encoders={modality: enc_cfg} if enc_cfg else {})
@@ -545,6 +560,8 @@ def train_binding(
     add_to: str | Path | None = None,
     config: TrainConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    dedup: bool = True,
+    dedup_names: bool = True,
     **overrides: Any,
 ) -> Binding:
     """Train a `modality` head from pair sources and save the binding to `out` (if given).
@@ -553,6 +570,9 @@ def train_binding(
     `openclipart[:N]`, `scratch-sounds`, or PairSource objects. Features are cached per encoder
     config and source. add_to: an existing binding folder whose other heads are kept.
     overrides: any TrainConfig field (epochs=..., mixup=0, ...).
+    dedup: drop what duplicates an evaluation set (`xmodal.train.pairs.drop_eval_duplicates`:
+    the same file or picture/sound; with `dedup_names`, also pairs whose caption names an
+    evaluation test caption). Off only for experiments: figures on those sets then mean little.
     """
     from xmodal.space import Space
     from xmodal.types import Modality
@@ -569,8 +589,12 @@ def train_binding(
     data = []
     for s in sources:
         say(f"features: {s.name} ({len(s.items)} items, {len(s.texts)} texts)")
-        data.append(features_for(space, s, modality,
-                                 progress=lambda i, n, s=s: say(f"  {s.name}: {i}/{n}") if i % 128 < 16 or i == n else None))
+        d = features_for(space, s, modality,
+                         progress=lambda i, n, s=s: say(f"  {s.name}: {i}/{n}") if i % 128 < 16 or i == n else None)
+        if dedup:
+            d = drop_eval_duplicates(space, d, modality, names=dedup_names)
+            say(f"  {s.name}: evaluation duplicates dropped: {d.source.dedup}")
+        data.append(d)
     enc_cfg = space.encoder(Modality(modality)).config()
     binding, run = fit_head(data, modality, cfg, encoder_config=enc_cfg, name=name or f"{modality}-{cfg.head}",
                             log_fn=lambda r: say(f"epoch {r['epoch']:3d} loss {r['loss']:.4f} val nDCG@10 "
@@ -579,8 +603,10 @@ def train_binding(
                                                  f"(learned {r['alpha']:.2f}) T {r['temperature']:.3f}"))
     # the sources after their post filters (openclipart minus Tux Paint duplicates): what was trained on
     used = [d.source for d in data]
-    binding.training = {modality: {"sources": [{"name": s.name, "fingerprint": s.fingerprint, "pairs": len(s.pairs)}
+    binding.training = {modality: {"sources": [{"name": s.name, "fingerprint": s.fingerprint, "pairs": len(s.pairs),
+                                               **({"eval_duplicates": s.dedup} if s.dedup else {})}
                                               for s in used],
+                                   "dedup": {"on": dedup, "names": dedup_names},
                                    "data_fingerprint": _data_fp(used), "text_encoder": space.encoder(Modality.TEXT).config(),
                                    "config": asdict(cfg), "device": run["device"]}}
     if add_to is not None and (Path(add_to) / "binding.json").is_file():
@@ -596,4 +622,4 @@ def train_binding(
 def _data_fp(sources: Sequence[PairSource]) -> str:
     import hashlib
 
-    return hashlib.sha256("|".join(f"{s.name}={s.fingerprint}" for s in sources).encode()).hexdigest()[:24]
+    return hashlib.sha256("|".join(f"{s.name}={s.fingerprint}/{len(s.pairs)}" for s in sources).encode()).hexdigest()[:24]

@@ -16,8 +16,17 @@ Sources (``parse_source``):
 - ``tuxpaint-stamps`` — every Tux Paint stamp with its English caption (ALL of them: this is
   the test corpus of the tuxpaint sets, so it is for the duplicate filter and experiments only).
 - ``scratch-images`` — Scratch 1.4's ~600 sprites and backgrounds captioned by file name + folder.
-- ``scratch-sounds`` — the 114 labelled Scratch sounds of the audio bridge's own bank, each
-  bridged *leaving itself out* (otherwise its bridge vector would be its own label).
+- ``sound-bank`` — every labelled sound of the audio encoder's bank (the shipped one: Scratch,
+  game and OpenSFX sounds), each bridged *leaving out its own label* (otherwise its bridge vector
+  would be its own label); ``scratch-sounds`` is its former name (the bank held Scratch alone).
+- ``NAME[:N]`` for a training source of `xmodal.data.named.NAMED_SOURCES` (``emojione``,
+  ``noto-emoji``, ``icon-themes``, ``flags``, ``wesnoth``, ``opensfx``, ``game-sfx``) — its
+  records with captions cleaned for training, at most N (default 3) items per caption group.
+  Held-out sources are refused: they are evaluation data.
+
+Every source is checked against the evaluation sets (`drop_eval_duplicates`, applied by the
+trainer): items that are an evaluation item (same file, or pooled-feature cosine >= 0.95) and
+pairs whose caption names an evaluation test caption are dropped.
 """
 
 from __future__ import annotations
@@ -59,6 +68,8 @@ class PairSource:
     items_fingerprint: str | None = None  # set: media features are cached by the items alone
     # applied to the source's features after the cache (drops items without re-rendering them)
     post_filter: Callable[["Space", "PairData", str], "PairData"] | None = None
+    set_dir: Path | None = None  # the evaluation set the pairs come from (its own corpus is no duplicate)
+    dedup: dict[str, int] = field(default_factory=dict)  # what drop_eval_duplicates removed
 
 
 @dataclass
@@ -105,6 +116,10 @@ def _digest(*parts: str | bytes) -> str:
 def parse_source(spec: str, modality: str, default_split: str = "train") -> PairSource:
     """A `--pairs` value → PairSource (see the module docstring for the forms)."""
     name, _, arg = spec.partition(":")
+    if not Path(spec).exists() and _named_source(name) is not None:
+        return named_pairs_source(name, modality, int(arg) if arg else NAMED_MAX_PER_GROUP)
+    if name == "sound-bank" and not Path(spec).exists():
+        return sound_bank_source()
     if name == "openclipart" and not Path(spec).exists():
         return openclipart_source(int(arg) if arg else 2000)
     if name == "scratch-sounds" and not Path(spec).exists():
@@ -123,7 +138,8 @@ def parse_source(spec: str, modality: str, default_split: str = "train") -> Pair
         return pairs_file_source(path)
     if path.is_dir():
         return beir_source(path, split, modality)
-    raise XModalError(f"--pairs {spec!r}: not a set folder, a pairs .jsonl file, 'openclipart[:N]', 'scratch-images', 'scratch-sounds' or 'tuxpaint-stamps'")
+    raise XModalError(f"--pairs {spec!r}: not a set folder, a pairs .jsonl file, 'openclipart[:N]', 'scratch-images', "
+                      f"'scratch-sounds', 'sound-bank', 'tuxpaint-stamps' or a named training source ({', '.join(_train_sources())})")
 
 
 def beir_source(set_dir: Path, split: str, modality: str) -> PairSource:
@@ -149,7 +165,28 @@ def beir_source(set_dir: Path, split: str, modality: str) -> PairSource:
         raise XModalError(f"{set_dir} ({split}): no text query has a relevant {modality} item to pair with")
     files = [set_dir / "corpus.jsonl", set_dir / "queries.jsonl", set_dir / "qrels" / f"{split}.tsv"]
     fp = _digest(*[f.read_bytes() for f in files], modality)
-    return PairSource(f"{set_dir.name}:{split}", fp, texts, items, pairs)
+    return PairSource(f"{set_dir.name}:{split}", fp, texts, items, pairs, set_dir=set_dir.resolve())
+
+
+def eval_corpus_source(set_dir: Path, modality: str, split: str = "test") -> PairSource:
+    """A set's WHOLE corpus of `modality` (judged or not: the distractors count) with its
+    `split`'s text queries as texts: the features an evaluation on cached features needs, and
+    the reference items of the duplicate filter. Media features are cached by the corpus alone."""
+    from xmodal.data.beir import load_set
+
+    es = load_set(set_dir, split)
+    ids = sorted(c for c, item in es.corpus.items() if item.modality == modality and item.path is not None)
+    index = {c: i for i, c in enumerate(ids)}
+    texts, pairs = [], []
+    for qid, q in sorted(es.queries.items()):
+        rel = [index[c] for c, sc in es.qrels[qid].items() if sc >= 1 and c in index]
+        if q.path is None and q.text and rel:
+            texts.append(q.text)
+            pairs += [(len(texts) - 1, i) for i in sorted(rel)]
+    items = [str(es.corpus[c].path) for c in ids]
+    corpus_fp = _digest((set_dir / "corpus.jsonl").read_bytes(), modality)
+    return PairSource(f"{set_dir.name}:{split}-corpus", _digest(corpus_fp, *texts, str(pairs)), texts, items, pairs,
+                      items_fingerprint=corpus_fp, set_dir=Path(set_dir).resolve())
 
 
 def pairs_file_source(path: Path) -> PairSource:
@@ -385,29 +422,168 @@ def scratch_images_source(max_per_text: int = 3) -> PairSource:
 
 
 def scratch_sounds_source() -> PairSource:
+    """The former name of `sound_bank_source`, from when the bank held Scratch's sounds alone."""
+    return sound_bank_source()
+
+
+NAMED_MAX_PER_GROUP = 3
+
+
+def _named_source(name: str):
+    from xmodal.data.named import NAMED_SOURCES
+
+    return NAMED_SOURCES.get(name)
+
+
+def _train_sources() -> list[str]:
+    from xmodal.data.named import NAMED_SOURCES
+
+    return [n for n, s in NAMED_SOURCES.items() if s.role == "train"]
+
+
+def named_pairs_source(name: str, modality: str, max_per_group: int = NAMED_MAX_PER_GROUP) -> PairSource:
+    """A named training source (`xmodal.data.named`) as pairs: one text per cleaned caption group,
+    at most `max_per_group` items each. Features are cached over all the cleaned records, so a
+    change of the per-group limit costs no re-encoding (unchosen items are masked out after the
+    cache)."""
+    from xmodal.data.named import limit_per_group
+
+    src = _named_source(name)
+    if src is None:
+        raise XModalError(f"{name}: not a named source")
+    if src.role != "train":
+        raise XModalError(f"{name}: a held-out source, kept for evaluation only; training sources: {', '.join(_train_sources())}")
+    if src.modality != modality:
+        raise XModalError(f"{name}: a source of {src.modality} items, not {modality}")
+    # every cleaned record is an item (features cached once); the per-group limit picks the pairs
+    records = src.training_records([r for r in src.records() if r.modality == modality], None)
+    chosen = limit_per_group(records, max_per_group)
+    items = [str(r.path) for r in records]
+    index = {p: i for i, p in enumerate(items)}
+    texts: list[str] = []
+    t_of: dict[str, int] = {}
+    pairs = []
+    for r in chosen:
+        t = t_of.setdefault(r.group, len(texts))
+        if t == len(texts):
+            texts.append(r.caption)
+        pairs.append((t, index[str(r.path)]))
+    if not pairs:
+        raise XModalError(f"{name}: no records left after caption cleaning")
+    label = f"{name}:{max_per_group}"
+    return PairSource(label, _digest("named", label, *texts, str(pairs)), texts, items, pairs,
+                      items_fingerprint=_digest("named", name, *items), post_filter=_only_paired)
+
+
+def _only_paired(space: "Space", data: "PairData", modality: str) -> "PairData":
+    """Items of the source that no pair uses (records the cleaning dropped) are not training items."""
+    paired = np.zeros(len(data.source.items), bool)
+    paired[[i for _, i in data.source.pairs]] = True
+    f = data.feats
+    return PairData(data.source, replace(f, ok=f.ok & paired))
+
+
+def sound_bank_source(bank=None) -> PairSource:
+    """Every labelled sound of the shipped sound bank (default embedder) as pairs: the bank's
+    label texts with its own clip embeddings. Each sound's bridge vector leaves out every bank
+    sound of its own label, as a new recording would not find its own siblings in the bank."""
+    from xmodal.data.dedup import caption_key
+    from xmodal.encode.sound_bank import default_sound_embedder, shipped_bank
+
+    try:
+        bank = bank or shipped_bank(default_sound_embedder().version)
+    except Exception as e:  # noqa: BLE001 - no bank for this embedder means no such source here
+        raise XModalError(f"sound-bank: cannot load the shipped sound bank: {e}") from e
+    labels = list(bank.labels)
+    groups = [caption_key(lab) for lab in labels]
+
     def load(space: "Space", key: str, texts: list[str]) -> Features:
         enc = space.encoder(Modality.AUDIO)
-        bank = getattr(enc, "bank", None)
-        if bank is None:
-            raise XModalError("scratch-sounds pairs need the audio encoder's sound bank (speech-sound encoder)")
-        emb = bank.embeddings
-        bridge, _ = bank.bridge(emb, top_k=enc.top_k, temperature=enc.temperature, exclude=list(range(len(emb))))
+        own = getattr(enc, "bank", None)
+        if own is None or own.content_hash() != bank.content_hash():
+            raise XModalError("sound-bank pairs need the audio encoder to use the shipped sound bank")
+        emb = own.embeddings
+        # leave out the sound's whole label (Dog1 and Dog2 are one dog), not just itself
+        family = [[j for j, g in enumerate(groups) if g == groups[i]] for i in range(len(emb))]
+        bridge, _ = own.bridge(emb, top_k=enc.top_k, temperature=enc.temperature, exclude=family)
         n = len(emb)
         return Features(bridge=bridge.astype(np.float32), pooled=emb.astype(np.float32),
                         tokens=emb[:, None, :].astype(np.float16), n_tokens=np.ones(n, np.int32),
                         gate=np.ones(n, np.float32), ok=np.ones(n, bool))
 
-    from xmodal.encode.sound_bank import default_sound_embedder, shipped_bank
+    # one text per label: two recordings of one label are both positives, never each other's negatives
+    t_of: dict[str, int] = {}
+    texts: list[str] = []
+    pairs = []
+    for i, (lab, g) in enumerate(zip(labels, groups)):
+        t = t_of.setdefault(g, len(texts))
+        if t == len(texts):
+            texts.append(f"{lab}.")
+        pairs.append((t, i))
+    return PairSource("sound-bank", _digest("sound-bank", bank.content_hash(), *labels), texts,
+                      [f"bank:{i}" for i in range(len(labels))], pairs, load)
 
-    # the bank's own rows and labels, so texts and features line up row for row
-    try:
-        bank = shipped_bank(default_sound_embedder().version)
-    except Exception as e:  # noqa: BLE001 - no bank for this embedder means no such source here
-        raise XModalError(f"scratch-sounds: cannot load the shipped sound bank: {e}") from e
-    labels = list(bank.labels)
-    texts = [f"{lab}." for lab in labels]
-    return PairSource("scratch-sounds", _digest("scratch", bank.content_hash(), *labels), texts,
-                      [f"scratch:{i}" for i in range(len(labels))], [(i, i) for i in range(len(labels))], load)
+
+# ------------------------------------------------------------------------------------ duplicates of evaluation items
+@dataclass
+class EvalReference:
+    """The evaluation items training data of one modality must not duplicate."""
+
+    sets: list[Path]  # set folders
+    pooled: list[np.ndarray]  # per set: pooled features of its corpus items (decoded ones)
+    digests: list[set[bytes]]  # per set: sha256 of its corpus files
+    names: dict[str, str]  # caption key of a test query → the set naming it
+
+
+_REFERENCES: dict[tuple[str, str], EvalReference] = {}
+
+
+def eval_reference(space: "Space", modality: str) -> EvalReference:
+    """The `xmodal.data.dedup.EVAL_SETS` of `modality`: built, their corpus features cached."""
+    from xmodal.data.dedup import EVAL_SETS, eval_caption_keys, file_digest
+    from xmodal.data.sets import build_set
+
+    key = (encoder_key(space, modality), modality)
+    if key not in _REFERENCES:
+        sets, pooled, digests = [], [], []
+        for name in EVAL_SETS[modality]:
+            set_dir = build_set(name)
+            data = _cached_features(space, eval_corpus_source(set_dir, modality), modality, refresh=False, progress=None)
+            sets.append(set_dir.resolve())
+            pooled.append(data.feats.pooled[data.feats.ok])
+            digests.append({d for d in map(file_digest, data.source.items) if d is not None})
+        _REFERENCES[key] = EvalReference(sets, pooled, digests, eval_caption_keys(modality))
+    return _REFERENCES[key]
+
+
+def drop_eval_duplicates(space: "Space", data: "PairData", modality: str, names: bool = True) -> "PairData":
+    """`data` without what duplicates an evaluation set (`xmodal.data.dedup`): items that are an
+    evaluation item of another set (same file, pooled cosine >= DUP_COSINE) are masked, pairs
+    whose text names an evaluation test caption (`names`) are dropped, and items left without a
+    pair are masked. The counts go to ``source.dedup``; the cached features stay valid."""
+    from xmodal.data.dedup import caption_key, duplicate_masks
+
+    ref = eval_reference(space, modality)
+    src, f = data.source, data.feats
+    own = src.set_dir.resolve() if src.set_dir is not None else None
+    others = [i for i, d in enumerate(ref.sets) if d != own]
+    ref_pooled = np.concatenate([ref.pooled[i] for i in others]) if others else np.zeros((0, f.pooled.shape[1]), np.float32)
+    digests = set().union(*(ref.digests[i] for i in others)) if others else set()
+    files = [p if Path(p).is_file() else None for p in src.items]
+    masks = duplicate_masks(f.pooled, f.ok, files, [None] * len(files), ref_pooled, digests, {})
+    dup_item = masks["any"] & f.ok
+    named = {t for t, text in enumerate(src.texts) if names and caption_key(text) in ref.names}
+    keep = [(t, i) for t, i in src.pairs if not dup_item[i] and t not in named]
+    paired = np.zeros(len(src.items), bool)
+    paired[[i for _, i in keep]] = True
+    ok = f.ok & ~dup_item & paired
+    stats = {"items": int(f.ok.sum()), "same_file": int((masks["same_file"] & f.ok).sum()),
+             "same_picture_or_sound": int((masks["cosine"] & f.ok).sum()), "texts_named_in_eval": len(named),
+             "pairs_before": len(src.pairs), "pairs_after": len(keep), "items_after": int(ok.sum())}
+    if stats["pairs_after"] < stats["pairs_before"]:
+        log.info("%s: %d of %d pairs dropped as evaluation duplicates (%s)", src.name,
+                 stats["pairs_before"] - stats["pairs_after"], stats["pairs_before"], stats)
+    return PairData(replace(src, pairs=keep, dedup=stats), replace(f, ok=ok))
 
 
 # ------------------------------------------------------------------------------------ features
