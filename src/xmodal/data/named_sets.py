@@ -106,6 +106,69 @@ def build_named_t2a(w: "_SetWriter", source_root: Path | None, *, sources: tuple
     return info
 
 
+#: set name -> (held-out picture source, held-out sound source) whose caption groups meet in clips
+NAMED_T2V_SETS = {
+    "gcompris-t2v": ("gcompris", "gcompris-sounds"),
+}
+
+
+def build_named_clips(w: "_SetWriter", source_root: Path | None, *, sources: tuple[str, str], n_multi: int = 30,
+                      seconds: float = 2.0, size: tuple[int, int] = (224, 168), fps: int = 12) -> dict[str, Any]:
+    """Set builder: description → clip from held-out sources whose caption groups have both a
+    picture and a sound (GCompris' farm animals and instruments: the horse's photo with its
+    neigh, the violin's drawing with its sound). Every such group gets a single-shot clip (its
+    first picture by path, its first sound); `n_multi` more clips join 2 or 3 groups (seeded), as
+    tuxpaint-video does. One query per group, its caption; relevant: every clip with a shot of it.
+    All queries are test queries."""
+    import random
+    from collections import defaultdict
+
+    from xmodal.data.sets import _oid
+    from xmodal.data.video import make_stamp_clip
+
+    if source_root is not None:
+        raise ValueError("named clip sets read their pinned packages")
+    pic_src, snd_src = sources
+    pics = sample_groups(named_records(pic_src), None, 1, modality="image")
+    snds = sample_groups(named_records(snd_src), None, 1, modality="audio")
+    groups = sorted(set(pics) & set(snds))
+    rng = random.Random(20240602)
+    plans = [[g] for g in groups]
+    seen: set[tuple[str, ...]] = set()
+    for _ in range(20 * n_multi):
+        if len(plans) - len(groups) >= n_multi or len(groups) < 3:
+            break
+        shots = tuple(rng.sample(groups, 2 + (len(plans) % 2)))
+        if shots not in seen:
+            seen.add(shots)
+            plans.append(list(shots))
+    tmp = w.folder / "media" / "corpus"
+    tmp.mkdir(parents=True, exist_ok=True)
+    clip_of: dict[str, set[str]] = defaultdict(set)
+    for plan in plans:
+        cid = _oid("v", "|".join(plan))
+        path = tmp / f"{cid}.mp4"
+        spans = make_stamp_clip(path, [(pics[g][0].path, snds[g][0].path, seconds, pics[g][0].caption) for g in plan],
+                                size=size, fps=fps)
+        w.corpus[cid] = {"_id": cid, "path": path.relative_to(w.folder).as_posix(), "modality": "video"}
+        w.provenance.append({"_id": cid, "role": "corpus", "source": "+".join(sources),
+                             "shots": [{k: sp[k] for k in ("start", "end", "caption")}
+                                       | {"image": str(pics[g][0].path), "sound": str(snds[g][0].path)}
+                                       for sp, g in zip(spans, plan)]})
+        for g in plan:
+            clip_of[g].add(cid)
+    for g in groups:
+        w.add_query(_oid("q", f"{pic_src}:{g}"), "test", clip_of[g], text=pics[g][0].caption, source="+".join(sources),
+                    group=g)
+    return {"task": "text -> video (shot captions)", "query_modality": "text", "corpus_modality": "video",
+            "relevance": "every clip with a shot of the query caption's group (its picture and its sound)",
+            "held_out_source": list(sources),
+            "license": "; ".join(f"{s}: {NAMED_SOURCES[s].license}" for s in sources),
+            "clips": {"single_shot": len(groups), "multi_shot": len(plans) - len(groups), "seconds_per_shot": seconds,
+                      "size": list(size), "fps": fps, "codecs": "H.264 yuv420p + AAC 16 kHz mono"},
+            "split": "all queries in test: the whole source is held out of training"}
+
+
 def set_specs() -> dict[str, tuple[str, Any, tuple[str, ...], dict[str, Any]]]:
     """{set name: (description, builder, packages, builder kwargs)} for `xmodal.data.sets.SETS`."""
     out = {}
@@ -117,4 +180,8 @@ def set_specs() -> dict[str, tuple[str, Any, tuple[str, ...], dict[str, Any]]]:
         packages = tuple(dict.fromkeys(p for s in sources for p in NAMED_SOURCES[s].packages))
         desc = f"sound name -> sound of the held-out sources {', '.join(sources)}"
         out[name] = (desc, build_named_t2a, packages, {"sources": sources})
+    for name, sources in NAMED_T2V_SETS.items():
+        packages = tuple(dict.fromkeys(p for s in sources for p in NAMED_SOURCES[s].packages))
+        desc = f"caption -> clips of a held-out picture with its sound ({', '.join(sources)})"
+        out[name] = (desc, build_named_clips, packages, {"sources": sources})
     return out
