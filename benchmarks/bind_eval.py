@@ -16,6 +16,7 @@ caption groups); all others are "unseen".
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from xmodal.bind import load_binding
 from xmodal.config import cache_dir
 from xmodal.data import build_set, list_sets
 from xmodal.eval import evaluate
+from xmodal.space import Space
 
 
 def main() -> None:
@@ -33,6 +35,7 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--no-bridge", action="store_true", help="skip the bridge (no binding) rows")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--profile", default="default", help="profile name or JSON file (e.g. one naming an older sound bank)")
     args = ap.parse_args()
     configs: list[tuple[str, object]] = [] if args.no_bridge else [("bridge", None)]
     for spec in args.binding:
@@ -47,10 +50,13 @@ def main() -> None:
             if b is not None:
                 srcs = [s["name"] for t in b.training.values() for s in t.get("sources", [])]
                 seen = "seen" if any(s.split(":")[0] == name for s in srcs) else "unseen"
-            tag = "bridge" if b is None else f"{label}-{b.weights_sha256()[:8]}"
+            # the space (encoders, bank, binding) in the folder name: two spaces never share an index folder
+            space_fp = json.dumps(Space(args.profile, binding=b if b is not None else "none").fingerprint(),
+                                  sort_keys=True, default=str)
+            tag = f"{'bridge' if b is None else label}-{hashlib.sha256(space_fp.encode()).hexdigest()[:8]}"
             index_dir = cache_dir("sets", ".indexes", "bind", tag) / name
             t0 = time.perf_counter()
-            res = evaluate(set_dir, split=args.split, profile="default", index_dir=index_dir, binding=b if b is not None else "none",
+            res = evaluate(set_dir, split=args.split, profile=args.profile, index_dir=index_dir, binding=b if b is not None else "none",
                            ks=(1, 5, 10, 100), progress=False)
             m = res["stages"]["retrieve"]
             results.setdefault(name, {})[label] = {"metrics": m, "by_pair": res["by_pair"], "seen": seen,

@@ -152,3 +152,16 @@ def test_every_evaluation_set_of_the_filter_is_a_known_set():
 
     for modality, names in dedup.EVAL_SETS.items():
         assert names and set(names) <= set(SETS), modality
+
+
+def test_centred_cosine_tells_non_negative_sound_features_apart():
+    """aisfx-like features (non-negative, a shared offset) make every raw cosine high; centred on the
+    evaluation mean only the re-encoded recording stays a duplicate."""
+    rng = np.random.default_rng(3)
+    ref = 5.0 + np.abs(rng.normal(size=(20, 32))).astype(np.float32)
+    cand = np.stack([ref[4] + 0.01 * rng.normal(size=32), 5.0 + np.abs(rng.normal(size=32))]).astype(np.float32)
+    args = (np.ones(2, bool), [None, None], [None, None], ref, set(), set())
+    raw = dedup.duplicate_masks(cand, *args)
+    assert raw["cosine"].tolist() == [True, True]  # the unrelated sound passes for a duplicate raw
+    centred = dedup.duplicate_masks(cand, *args, centre=dedup.CENTRED["audio"])
+    assert centred["cosine"].tolist() == [True, False]

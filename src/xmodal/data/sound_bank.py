@@ -165,7 +165,7 @@ def eval_duplicate_sounds(refs: Sequence[ReferenceSound], embs: np.ndarray, ok: 
     """`xmodal.data.dedup.duplicate_masks` of reference sounds against the corpus sounds of the
     audio evaluation sets (embedded with `embedder`), without the name test."""
     from xmodal.data.beir import load_set
-    from xmodal.data.dedup import EVAL_SETS, duplicate_masks, file_digest
+    from xmodal.data.dedup import CENTRED, EVAL_SETS, duplicate_masks, file_digest
     from xmodal.data.sets import build_set
 
     eval_paths: list[Path] = []
@@ -174,7 +174,8 @@ def eval_duplicate_sounds(refs: Sequence[ReferenceSound], embs: np.ndarray, ok: 
         eval_paths += [c.path for c in es.corpus.values() if c.modality == "audio" and c.path is not None]
     ref_embs, ref_ok = embed_sounds(eval_paths, embedder)
     digests = {d for d in map(file_digest, eval_paths) if d is not None}
-    return duplicate_masks(embs, ok, [r.path for r in refs], [None] * len(refs), ref_embs[ref_ok], digests, set())
+    return duplicate_masks(embs, ok, [r.path for r in refs], [None] * len(refs), ref_embs[ref_ok], digests, set(),
+                           centre=CENTRED["audio"])
 
 
 def locate_scratch_sounds(fetch: bool = True) -> Path:

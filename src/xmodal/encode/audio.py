@@ -314,9 +314,16 @@ class SpeechSoundAudioEncoder(Encoder):
                 # no silent speech-only fallback: config() names the bank, and an index must never
                 # hold vectors made two different ways
                 self._bank = shipped_bank(self.sound_embedder.version)
-            elif self._bank_arg is None or isinstance(self._bank_arg, str):
-                if isinstance(self._bank_arg, str):
-                    raise ValueError(f"sound_bank={self._bank_arg!r}: use 'auto', None or a SoundBank")
+            elif isinstance(self._bank_arg, str):
+                from pathlib import Path
+
+                from .sound_bank import SoundBank
+
+                if not self._bank_arg.endswith(".npz") or not Path(self._bank_arg).expanduser().is_file():
+                    raise ValueError(f"sound_bank={self._bank_arg!r}: use 'auto', None, a SoundBank or a bank .npz file "
+                                     "(`xmodal data sound-bank --out DIR` writes one)")
+                self._bank = SoundBank.load(Path(self._bank_arg).expanduser())
+            elif self._bank_arg is None:
                 self._bank = None
             else:
                 self._bank = self._bank_arg

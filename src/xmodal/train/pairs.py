@@ -561,7 +561,7 @@ def drop_eval_duplicates(space: "Space", data: "PairData", modality: str, names:
     evaluation item of another set (same file, pooled cosine >= DUP_COSINE) are masked, pairs
     whose text names an evaluation test caption (`names`) are dropped, and items left without a
     pair are masked. The counts go to ``source.dedup``; the cached features stay valid."""
-    from xmodal.data.dedup import caption_key, duplicate_masks
+    from xmodal.data.dedup import CENTRED, caption_key, duplicate_masks
 
     ref = eval_reference(space, modality)
     src, f = data.source, data.feats
@@ -570,7 +570,8 @@ def drop_eval_duplicates(space: "Space", data: "PairData", modality: str, names:
     ref_pooled = np.concatenate([ref.pooled[i] for i in others]) if others else np.zeros((0, f.pooled.shape[1]), np.float32)
     digests = set().union(*(ref.digests[i] for i in others)) if others else set()
     files = [p if Path(p).is_file() else None for p in src.items]
-    masks = duplicate_masks(f.pooled, f.ok, files, [None] * len(files), ref_pooled, digests, {})
+    masks = duplicate_masks(f.pooled, f.ok, files, [None] * len(files), ref_pooled, digests, {},
+                            centre=CENTRED[modality])
     dup_item = masks["any"] & f.ok
     named = {t for t, text in enumerate(src.texts) if names and caption_key(text) in ref.names}
     keep = [(t, i) for t, i in src.pairs if not dup_item[i] and t not in named]
