@@ -2,8 +2,9 @@
 
 Fixtures are real media from pinned Debian packages (fetched once into xmodal's cache by
 `xmodal.data.debian.fetch_deb`), chosen deterministically (every n-th item by sorted id):
-- sound bank: every 3rd sound of the Scratch library (the bank's own sources), re-decoded and
-  re-embedded now, checked against the shipped bank rows and bridged leave-one-out;
+- sound bank: every 3rd of the bank's Scratch sounds (the fixture package; the bank's game and
+  OpenSFX sounds are not re-decoded here), re-decoded and re-embedded now, checked against the
+  shipped bank rows and bridged leave-one-out against the whole bank;
 - binding and reranker: 40 Tux Paint stamp pictures (PNG) and 24 stamp sounds, one per caption
   group, spread evenly over the sorted stamps, indexed with the offline default profile (shipped
   binding included); queries are their English captions. Many are in the artifacts' training
@@ -55,9 +56,10 @@ def sound_bank(scratch_root: Path) -> dict[str, Any]:
     for name in ("aisfx", "logmel"):
         embedder = make_sound_embedder(name)
         bank = shipped_bank(embedder.version).attach_text(text)
-        rows = list(range(0, len(bank), BANK_STRIDE))
-        clips = np.stack([clip_embedding(embedder.embed_blocks(decode_mono(src / bank.files[i]), SAMPLE_RATE)[0])
-                          for i in rows])
+        # bank files are "SOURCE:relative path"; the Scratch rows re-decode from the fixture package
+        rows = [i for i, f in enumerate(bank.files) if f.startswith("scratch:")][::BANK_STRIDE]
+        clips = np.stack([clip_embedding(embedder.embed_blocks(decode_mono(src / bank.files[i].split(":", 1)[1]),
+                                                               SAMPLE_RATE)[0]) for i in rows])
         ref = bank.embeddings[rows]
         cos = np.sum(clips * ref, 1) / (np.linalg.norm(clips, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
         labels = sorted(set(bank.labels))
