@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/bind_sources.py --modality image --configs base,all,all-mlp1024
     # audio heads, with the sound bank a config names (old Scratch-only bank vs the shipped one)
     .venv/bin/python benchmarks/bind_sources.py --modality audio --out benchmarks/results/bind-sources-audio.json
+    # a binding trained with `xmodal train bind` (its head for the modality, not retrained)
+    .venv/bin/python benchmarks/bind_sources.py --modality image --binding new=BIND --configs shipped
 
 Each config trains one head with the trainer itself (`xmodal.train.bind.fit_head`: validation on
 about a quarter of the caption groups, early stopping and alpha chosen there), on its sources
@@ -57,7 +59,7 @@ NEW_IMAGE = ["noto-emoji", "emojione", "icon-themes", "flags", "wesnoth"]
 
 
 def _image_configs() -> dict[str, dict[str, Any]]:
-    c: dict[str, dict[str, Any]] = {"base": {"sources": OLD}}
+    c: dict[str, dict[str, Any]] = {"shipped": {"shipped": True}, "base": {"sources": OLD}}
     for s in NEW_IMAGE:
         c[f"base+{s}"] = {"sources": OLD + [s]}
     c["all"] = {"sources": OLD + NEW_IMAGE}
@@ -74,11 +76,14 @@ def _image_configs() -> dict[str, dict[str, Any]]:
 def _audio_configs() -> dict[str, dict[str, Any]]:
     t2a = "set:tuxpaint-t2a:train"
     return {
+        "shipped": {"bank": "scratch", "shipped": True},  # the default before: Scratch bank + its head
+        "shipped-head:bank": {"bank": "shipped", "shipped": True},  # that head over the bank shipped now
         "scratch-bank": {"bank": "scratch", "sources": [t2a, "sound-bank"]},
         "bank": {"bank": "shipped", "sources": [t2a, "sound-bank"]},
         "bank:keep-eval-names": {"bank": "shipped", "sources": [t2a, "sound-bank"], "dedup_names": False},
         "bank:mlp512": {"bank": "shipped", "sources": [t2a, "sound-bank"], "head": "mlp", "train": {"hidden": 512}},
         "bank-minus-t2a": {"bank": "shipped", "sources": ["sound-bank"]},
+        "bank:old-sources": {"bank": "shipped", "sources": [t2a, "scratch-sounds"]},  # the old head's recipe
     }
 
 
@@ -182,6 +187,12 @@ def _resolve(spec: str, modality: str):
 
 def run_config(name: str, cfg: dict[str, Any], modality: str, space: Space, evals) -> dict[str, Any]:
     t0 = time.perf_counter()
+    if cfg.get("shipped") or cfg.get("binding"):  # a trained binding (default: the shipped one), not retrained
+        from xmodal.bind import default_binding_path, load_binding
+
+        binding = load_binding(cfg.get("binding") or default_binding_path())
+        return {"config": cfg, "sets": evaluate_binding(binding, modality, evals),
+                "alpha": float(binding.heads[modality]["alpha"]), "seconds": round(time.perf_counter() - t0, 1)}
     data = []
     for spec in cfg["sources"]:
         src = sound_bank_source(space.encoder(Modality.AUDIO).bank) if spec == "sound-bank" else _resolve(spec, modality)
@@ -223,9 +234,15 @@ def main() -> None:
     ap.add_argument("--configs", help="comma-separated config names (default: all of the modality)")
     ap.add_argument("--out", type=Path, help="JSON results (merged into an existing file)")
     ap.add_argument("--no-memo", action="store_true", help="no Whisper/aisfx memo for audio features")
+    ap.add_argument("--binding", action="append", default=[],
+                    help="LABEL=FOLDER: also score this saved binding's head (not retrained), with the shipped bank")
     args = ap.parse_args()
     configs = CONFIGS[args.modality]()
-    names = args.configs.split(",") if args.configs else list(configs)
+    for spec in args.binding:
+        label, _, folder = spec.partition("=")
+        configs[label] = {"binding": folder, **({"bank": "shipped"} if args.modality == "audio" else {})}
+    names = (args.configs.split(",") if args.configs else [] if args.binding else list(configs)) \
+        + [spec.partition("=")[0] for spec in args.binding]
     unknown = [n for n in names if n not in configs]
     if unknown:
         sys.exit(f"unknown configs {unknown}; known: {', '.join(configs)}")
@@ -246,7 +263,7 @@ def main() -> None:
             results["configs"][n] = run_config(n, configs[n], args.modality, space, evals)
             r = results["configs"][n]
             print(f"{n}: held-out R@1 {heldout_mean(r['sets'], 'R@1'):.3f} R@10 {heldout_mean(r['sets'], 'R@10'):.3f} "
-                  f"({r['train_seconds']:.0f} s) {json.dumps(r['sets'])}", flush=True)
+                  f"({r.get('train_seconds', 0):.0f} s) {json.dumps(r['sets'])}", flush=True)
             if args.out:
                 args.out.write_text(json.dumps(results, indent=1, default=str))
     sets = list(EVAL_SETS[args.modality])
