@@ -1,10 +1,8 @@
-"""The shipped reference sound bank: loads from the package alone, holds every source, both embedders alike."""
+"""The shipped reference sound bank: loads from the package alone, holds the labelled Scratch sounds, both embedders alike."""
 
 from __future__ import annotations
 
 import socket
-from collections import Counter
-
 import numpy as np
 import pytest
 
@@ -27,21 +25,22 @@ def test_shipped_banks_load_without_network_or_apt(offline):
 
     for version in (AisfxEmbedder.version, LogMelStatsEmbedder.version):
         bank = shipped_bank(version)
-        assert len(bank) == bank.embeddings.shape[0] > 400
+        assert len(bank) == bank.embeddings.shape[0] >= 100
         assert np.isfinite(bank.embeddings).all()
     cfg = SpeechSoundAudioEncoder(sound_embedder=AisfxEmbedder()).config()
     assert f"#sha256:{shipped_bank(AisfxEmbedder.version).content_hash()[:16]}" in cfg["sound_bank"]
 
 
-def test_banks_hold_scratch_game_and_opensfx_sounds_with_labels():
+def test_shipped_bank_holds_the_labelled_scratch_sounds():
+    """The default bank is Scratch's 114 labelled sounds (the 526-sound bank with game-sfx and
+    opensfx was measured and not shipped): each named by its path in the library, as
+    `xmodal data sound-bank` writes it, so a rebuild reproduces the bank's content hash."""
     bank = shipped_bank(AisfxEmbedder.version)
-    sources = Counter(f.split(":", 1)[0] for f in bank.files)
-    assert sources["scratch"] >= 100 and sources["game-sfx"] >= 200 and sources["opensfx"] >= 30, sources
+    assert len(bank) == 114
+    assert all(":" not in f and "/" in f for f in bank.files), bank.files[:3]
     assert all(lab and lab == lab.lower() and lab.strip() == lab for lab in bank.labels)
-    assert "debian:scratch=" in bank.source and "debian:openttd-opensfx=" in bank.source
-    per_source_label = Counter((f.split(":", 1)[0], lab) for lab, f in zip(bank.labels, bank.files)
-                               if not f.startswith("scratch:"))
-    assert max(per_source_label.values()) <= 3  # BANK_MAX_PER_LABEL: no label floods the bridge
+    assert bank.source.startswith("debian:scratch=") and "opensfx" not in bank.source
+    assert {"dog", "cat", "bird"} <= {lab.split()[0] for lab in bank.labels}
 
 
 def test_aisfx_and_logmel_banks_hold_the_same_sounds_in_the_same_order():

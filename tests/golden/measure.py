@@ -56,10 +56,11 @@ def sound_bank(scratch_root: Path) -> dict[str, Any]:
     for name in ("aisfx", "logmel"):
         embedder = make_sound_embedder(name)
         bank = shipped_bank(embedder.version).attach_text(text)
-        # bank files are "SOURCE:relative path"; the Scratch rows re-decode from the fixture package
-        rows = [i for i, f in enumerate(bank.files) if f.startswith("scratch:")][::BANK_STRIDE]
-        clips = np.stack([clip_embedding(embedder.embed_blocks(decode_mono(src / bank.files[i].split(":", 1)[1]),
-                                                               SAMPLE_RATE)[0]) for i in rows])
+        # Scratch rows are named by their path in the library, a named source's as "SOURCE:path";
+        # the Scratch rows re-decode from the fixture package
+        rows = [i for i, f in enumerate(bank.files) if ":" not in f][::BANK_STRIDE]
+        clips = np.stack([clip_embedding(embedder.embed_blocks(decode_mono(src / bank.files[i]), SAMPLE_RATE)[0])
+                          for i in rows])
         ref = bank.embeddings[rows]
         cos = np.sum(clips * ref, 1) / (np.linalg.norm(clips, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
         labels = sorted(set(bank.labels))

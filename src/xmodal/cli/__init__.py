@@ -374,8 +374,8 @@ def data_demo(out: Path = typer.Argument(..., help="Folder to fill with the demo
 @data_app.command("sound-bank")
 def data_sound_bank(
     out: Optional[Path] = typer.Option(None, help="Write the bank files here instead of into the installed xmodal."),
-    sources: str = typer.Option("scratch,game-sfx,opensfx", help="Comma-separated bank sources: scratch (the Scratch "
-                                "sound library) and named training sound sources (game-sfx, opensfx)."),
+    sources: str = typer.Option("scratch", help="Comma-separated bank sources: scratch (the Scratch sound library, "
+                                "the shipped bank) and named training sound sources (game-sfx, opensfx)."),
 ) -> None:
     """Rebuild the reference sound bank xmodal ships, from pinned packages (aisfx and log-mel banks)."""
     from xmodal.data.sound_bank import build_shipped_banks
