@@ -432,3 +432,17 @@ def test_svg_nested_entities_are_refused(tmp_path):
     with pytest.raises(MediaError, match="SVG"):
         media.load(p)
     assert time.perf_counter() - t < 1.0
+
+
+def test_wav_with_a_codec_ffmpeg_cannot_decode_fails_naming_it(tmp_path):
+    # a RIFF/WAVE header whose format tag no FFmpeg decoder knows (real case: lmms samples)
+    import struct
+
+    data = b"\x00\x01" * 8000
+    fmt = struct.pack("<HHIIHH", 0x7777, 1, 16000, 32000, 2, 16)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    path = tmp_path / "odd-codec.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    with pytest.raises(MediaError, match="unsupported audio codec") as err:
+        media.load(path)
+    assert "odd-codec.wav" in str(err.value)

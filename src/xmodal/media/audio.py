@@ -153,8 +153,10 @@ def load(path: Path, fmt: str, limits: "Limits") -> Media:
         dur = stream_seconds(container, stream)
         if dur is not None and dur > limits.max_audio_seconds:
             raise over_limit(path, "audio", dur, limits.max_audio_seconds, "max_audio_seconds")
-        stream.thread_type = "AUTO"
         cc = stream.codec_context
+        if cc is None:  # FFmpeg has no decoder for this stream's codec (e.g. an unusual WAV codec id)
+            raise MediaError(str(path), f"unsupported audio codec in the {fmt} file (FFmpeg has no decoder for it)")
+        stream.thread_type = "AUTO"
         meta = {
             "format": fmt,
             "codec": cc.name,
