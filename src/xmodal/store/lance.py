@@ -60,15 +60,16 @@ class AnnSettings:
     graph neighbours and `ef_construction` candidates while building. Query: `nprobes`
     partitions visited, `ef` graph candidates, and `refine` × k candidates re-scored with the
     full-precision vectors (the graph holds 8-bit scalar-quantised copies). Chosen with
-    benchmarks/bench_scale.py: recall@10 against exact search and p50/p95 at 100k items (Lance's
-    own default `ef` gave recall@10 0.93 there; 64 gives ≥ 0.95 for ~1 ms more a query).
+    benchmarks/bench_scale.py: recall@10 against exact search and p50/p95 (Lance's own default
+    `ef` gave 0.92 at 100k; ef 64 gives 0.97 at 100k but 0.90 at 1M, ef 128 0.96 at 1M for the
+    same 8.6 ms a query: results/speed-14.md).
     """
 
     m: int = 20
     ef_construction: int = 300
     partitions: int | None = None
     nprobes: int | None = None
-    ef: int | None = 64
+    ef: int | None = 128
     refine: int | None = None
 
     def index_config(self, rows: int) -> Any:
