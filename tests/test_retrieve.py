@@ -12,17 +12,21 @@ class FakeStore:
 
     def __init__(self, cos: dict[str, float], bm25: dict[str, float]):
         self.cos, self.bm25 = cos, bm25
+        self.vectors = {}  # an item's stored vector, where it differs from (its cosine, 0)
+
+    def _vector(self, i):
+        return self.vectors.get(i, np.array([self.cos.get(i, 0.0), 0.0]))
 
     def vector_search(self, vector, k, filter=None, with_tokens=False):
         ids = sorted(self.cos, key=lambda i: -self.cos[i])[:k]
         return [{"id": i, "_score": self.cos[i]} for i in ids]
 
-    def text_search(self, query, k, filter=None):
+    def text_search(self, query, k, filter=None, with_tokens=False):
         ids = sorted(self.bm25, key=lambda i: -self.bm25[i])[:k]
-        return [{"id": i, "_score": self.bm25[i]} for i in ids]
+        return [{"id": i, "_score": self.bm25[i], **({"vector": self._vector(i)} if with_tokens else {})} for i in ids]
 
     def get(self, ids, with_tokens=False):
-        return [{"id": i, "vector": np.array([self.cos.get(i, 0.0), 0.0])} for i in ids]
+        return [{"id": i, "vector": self._vector(i)} for i in ids]
 
 
 def ranked(cos, bm25, **kw):
@@ -46,7 +50,7 @@ def test_lexical_only_hit_needs_some_similarity():
     cos = {"picture": 0.8}
     bm25 = {"unrelated": 9.0, "related": 3.0}
     store = FakeStore(cos, bm25)
-    store.get = lambda ids, with_tokens=False: [{"id": i, "vector": np.array([0.3 if i == "related" else -0.2, 0.0])} for i in ids]
+    store.vectors = {"related": np.array([0.3, 0.0]), "unrelated": np.array([-0.2, 0.0])}
     out = [h["id"] for h in HybridRetriever(store).retrieve(np.array([1.0, 0.0]), "q", k=10)]
     assert "related" in out and "unrelated" not in out
 

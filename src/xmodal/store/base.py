@@ -140,9 +140,11 @@ class Store(ABC):
         segments and reranking)."""
 
     @abstractmethod
-    def text_search(self, query: str, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
+    def text_search(
+        self, query: str, k: int, filter: Filter | None = None, with_tokens: bool = False
+    ) -> list[dict[str, Any]]:
         """Full-text (BM25) search over `text` among items that pass `filter`; each record gains
-        `_score`."""
+        `_score`. with_tokens: also return `tokens` and `vector`, as vector_search does."""
 
     @abstractmethod
     def count(self, filter: Filter | None = None) -> int:

@@ -374,14 +374,17 @@ class LanceStore(Store):
                 self._flat = (version, tbl.column("id").to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32))
         return self._flat[1], self._flat[2]
 
-    def text_search(self, query: str, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
+    def text_search(
+        self, query: str, k: int, filter: Filter | None = None, with_tokens: bool = False
+    ) -> list[dict[str, Any]]:
         if not query.strip() or not self._has_fts():
             return []
         q = self._table.search(query, query_type="fts")
         if filter is not None:
             q = q.where(self.compile_filter(filter), prefilter=True)
+        cols = self._LIGHT + (["tokens", "vector"] if with_tokens else [])
         try:
-            rows = q.select(self._LIGHT + ["_score"]).limit(k).to_list()
+            rows = q.select(cols + ["_score"]).limit(k).to_list()
         except Exception as exc:  # a query the FTS parser rejects is no reason to fail the search
             log.debug("full-text search skipped: %s", exc)
             return []

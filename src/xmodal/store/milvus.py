@@ -344,7 +344,7 @@ class MilvusStore(Store):
             out.append(r)
         return out
 
-    def text_search(self, query: str, k: int, filter: Filter | None = None) -> list[dict[str, Any]]:
+    def text_search(self, query: str, k: int, filter: Filter | None = None, with_tokens: bool = False) -> list[dict[str, Any]]:
         raise XModalError(f"{self.uri}: Milvus 2.3 has no full-text search (the store's capabilities do not "
                           "list text_search); search vectors only")
 
