@@ -112,6 +112,7 @@ def test_serve_no_longer_reaches_into_the_pdf_decoder():
     assert "_PDFIUM" not in source and "pypdfium2" not in source and "av.open" not in source
 
 
+@pytest.mark.slow  # waits out decode/lock time budgets (seconds)
 def test_a_thumbnail_that_crashes_or_hangs_its_decoder_costs_one_request(tmp_path, crashy_pool):
     from xmodal.serve.thumbnails import ThumbnailCache
 

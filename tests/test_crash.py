@@ -55,6 +55,7 @@ def test_the_write_lock_is_reentrant_and_excludes_other_threads(tmp_path):
     assert order == ["first", "other"]
 
 
+@pytest.mark.slow  # waits out decode/lock time budgets (seconds)
 def test_a_writer_gives_up_on_a_stuck_holder_naming_it_and_what_it_does(tmp_path):
     """The lock used to be waited for without end: a holder that hung made every writer hang."""
     import socket

@@ -136,6 +136,7 @@ def crashy_worker(tmp_path):
     return [sys.executable, str(f)]
 
 
+@pytest.mark.slow  # waits out decode/lock time budgets (seconds)
 def test_a_crashing_hanging_or_ballooning_decoder_costs_one_file(tmp_path, crashy_worker):
     names = ["a.wav", "segfault.wav", "b.wav", "hang.wav", "c.wav", "balloon.wav", "d.wav"]
     for n in names:
@@ -218,6 +219,7 @@ def test_big_file_is_refused_before_it_is_hashed(tmp_path, monkeypatch):
     assert "Limits.max_file_bytes" in out.error and hashed == []
 
 
+@pytest.mark.slow  # waits out decode/lock time budgets (seconds)
 def test_idle_workers_are_let_go_and_come_back_on_demand(tmp_path):
     make_text(tmp_path / "a.txt", "hello")
     with DecodePool(Limits(), workers=2, idle_s=0.3) as pool:
