@@ -256,6 +256,16 @@ def test_indexed_text_with_markup_never_breaks_search_output(tmp_path):
     assert "\x1b" not in res.output and "\\x1b[31mred" in res.output and ":smile:" in res.output
 
 
+def test_prose_keeps_its_line_breaks_but_not_terminal_controls():
+    from xmodal.cli.output import plain
+
+    answer = "Best match [1]\n[2] a frog\tgreen \x1b]0;owned\x07 \u202eevil"
+    shown = plain(answer, prose=True)
+    assert shown.splitlines()[1].startswith("[2] a frog\tgreen")  # an LLM answer's lines stay lines
+    assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+    assert "\n" not in plain(answer)  # a path or an indexed text stays on its one line
+
+
 @pytest.mark.slow  # loads the MiniLM weights
 def test_links_out_of_the_folder_and_special_files_are_reported_not_followed(tmp_path):
     secret = make_text(tmp_path / "outside" / "passwd", "root:x:0:0:XMODAL-SECRET")

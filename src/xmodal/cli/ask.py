@@ -84,7 +84,7 @@ def _print(console: Console, ans) -> None:
         return _markup_escape(plain(value))
 
     if ans.answer:
-        console.print(f"[bold]answer:[/] {escape(ans.answer)}")
+        console.print(f"[bold]answer:[/] {_markup_escape(plain(ans.answer, prose=True))}")
     table = Table(title=f"kept {len(ans.kept)}", title_justify="left")
     for col in ("n", "modality", "path", "evidence", "reason"):
         table.add_column(col, overflow="fold", max_width=50 if col in ("path", "evidence") else None)

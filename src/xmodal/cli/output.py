@@ -18,6 +18,8 @@ from rich.text import Text
 # (text that displays reversed), zero-width joiners used to hide text, and lone surrogates
 # (bytes of a non-UTF-8 file name)
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+# the same, but newlines and tabs pass: prose written for the reader (an LLM's answer)
+_UNSAFE_IN_PROSE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 
 
 def _escape(ch: str) -> str:
@@ -27,9 +29,10 @@ def _escape(ch: str) -> str:
     return f"\\x{o:02x}" if o <= 0xFF else f"\\u{o:04x}"
 
 
-def plain(value: Any) -> str:
-    """str(value) with every unsafe character shown as its escape (`\\x1b`, `\\u202e`)."""
-    return _UNSAFE.sub(lambda m: _escape(m.group(0)), str(value))
+def plain(value: Any, prose: bool = False) -> str:
+    """str(value) with every unsafe character shown as its escape (`\\x1b`, `\\u202e`); with
+    `prose`, line breaks and tabs are kept."""
+    return (_UNSAFE_IN_PROSE if prose else _UNSAFE).sub(lambda m: _escape(m.group(0)), str(value))
 
 
 def text(value: Any, style: str = "") -> Text:
