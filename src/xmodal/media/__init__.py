@@ -7,11 +7,15 @@ when a file of their kind is loaded, so importing this package stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xmodal.media.sniff import (  # stdlib only: cheap to import
+    content_hash,
+    iter_files,
+    probe,
+)
 from xmodal.types import Modality
 
 if TYPE_CHECKING:
@@ -74,13 +78,6 @@ SUPPORTED: dict[Modality, tuple[str, ...]] = {
 }
 
 
-def probe(path: str | Path) -> tuple[Modality, str]:
-    """(modality, format) of a file, judged from its content. Raises MediaError/UnsupportedMedia."""
-    from xmodal.media.sniff import probe as _probe
-
-    return _probe(path)
-
-
 def load(path: str | Path, limits: Limits | None = None) -> "Media":
     """Decode a file into Media (see `xmodal.types.Media`). Every failure is a MediaError."""
     from xmodal.media.loader import load as _load
@@ -93,24 +90,3 @@ def load_bytes(data: bytes, suffix_hint: str | None = None, limits: Limits | Non
     from xmodal.media.loader import load_bytes as _load_bytes
 
     return _load_bytes(data, suffix_hint, limits or Limits())
-
-
-def iter_files(
-    paths: Iterable[str | Path],
-    recursive: bool = True,
-    skipped: Callable[[Path, str], None] | None = None,
-    exclude: Iterable[str | Path] = (),
-) -> Iterator[Path]:
-    """Files named by `paths`, folders expanded (sorted; hidden entries skipped; no extension
-    filter). Links out of a folder, dangling links, loops, linked folders and special files go
-    to `skipped(path, reason)`; folders in `exclude` are not walked (see `sniff.iter_files`)."""
-    from xmodal.media.sniff import iter_files as _iter_files
-
-    return _iter_files(paths, recursive, skipped, exclude)
-
-
-def content_hash(path: str | Path) -> str:
-    """blake2b of the file's bytes, 32 hex characters."""
-    from xmodal.media.sniff import content_hash as _content_hash
-
-    return _content_hash(path)
