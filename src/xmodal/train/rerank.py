@@ -386,6 +386,18 @@ def _fit(data: ListSet, cfg: FitConfig | None, model_cfg: dict[str, Any] | None)
     return model, best["weight"], metrics
 
 
+def collect_sets(pairs: Iterable[str], collect_one: Any, into: Any, profile: str, depth: int) -> tuple[list[dict[str, Any]], str]:
+    """Run `collect_one(set_dir, split, profile, depth, into=into)` for each 'SET_DIR:split';
+    returns each set's info and one fingerprint of them all (the artifact's data record)."""
+    sources = []
+    for spec in pairs:
+        set_dir, split = parse_pair(spec)
+        _, info = collect_one(set_dir, split, profile, depth, into=into)
+        sources.append(info)
+        log.info("collected %s:%s (%d queries)", info["set"], split, info["queries"])
+    return sources, hashlib.sha256("".join(s["fingerprint"] for s in sources).encode()).hexdigest()[:16]
+
+
 def train_from_sets(pairs: Iterable[str], out: str | Path, profile: str = "default", depth: int = 50,
                     cfg: FitConfig | None = None, model_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """Collect lists from each 'SET_DIR:split', fit, save the artifact in `out`; returns its metadata."""
@@ -393,14 +405,8 @@ def train_from_sets(pairs: Iterable[str], out: str | Path, profile: str = "defau
 
     cfg = cfg or FitConfig()
     data = ListSet()
-    sources = []
-    for spec in pairs:
-        set_dir, split = parse_pair(spec)
-        _, info = collect(set_dir, split, profile, depth, into=data)
-        sources.append(info)
-        log.info("collected %s:%s (%d queries)", info["set"], split, info["queries"])
+    sources, fp = collect_sets(pairs, collect, data, profile, depth)
     model, weight, metrics = fit(data, cfg, model_cfg)
-    fp = hashlib.sha256("".join(s["fingerprint"] for s in sources).encode()).hexdigest()[:16]
     space = [s.pop("space") for s in sources][0]  # one profile: every set was embedded alike
     info = {"training": {"sources": sources, "fingerprint": fp, "profile": profile, "depth": depth,
                          "fit": {k: v for k, v in vars(cfg).items()}}, "metrics": metrics}

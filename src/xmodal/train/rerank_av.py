@@ -12,7 +12,6 @@ deterministic on CPU; about a minute for a few hundred lists.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -178,16 +177,11 @@ def collect_av(set_dir: str | Path, split: str, profile: str = "default", depth:
 def train_av(pairs: Iterable[str], artifact: str | Path, profile: str = "default", depth: int = 50,
              cfg: AVFitConfig | None = None) -> dict[str, Any]:
     """Collect each 'SET_DIR:split', fit, write ARTIFACT/av.json; returns what it wrote."""
-    from xmodal.train.rerank import parse_pair
+    from xmodal.train.rerank import collect_sets
 
     data = AVData()
-    sources = []
-    for spec in pairs:
-        set_dir, split = parse_pair(spec)
-        _, info = collect_av(set_dir, split, profile, depth, into=data)
-        sources.append(info)
+    sources, fp = collect_sets(pairs, collect_av, data, profile, depth)
     scorer, metrics = fit_av(data, cfg)
-    fp = hashlib.sha256("".join(s["fingerprint"] for s in sources).encode()).hexdigest()[:16]
     scorer.meta = {"training": {"sources": sources, "fingerprint": fp, "profile": profile, "depth": depth},
                    "metrics": metrics}
     path = scorer.save(artifact)
