@@ -78,6 +78,15 @@ class _Samples:
         return self.buf[: self.n] if self.n >= 0.9 * self.buf.size else self.buf[: self.n].copy()
 
 
+def codec_context(path: Path, stream: Any, kind: str) -> Any:
+    """The stream's decoder context; a codec FFmpeg has no decoder for (an unusual WAV codec
+    id, say) is a MediaError naming the file, not an AttributeError later."""
+    cc = stream.codec_context
+    if cc is None:
+        raise MediaError(str(path), f"unsupported {kind} codec (FFmpeg has no decoder for it)")
+    return cc
+
+
 def decode_audio(path: Path, container: Any, stream: Any, max_seconds: float, limit_name: str, what: str) -> np.ndarray:
     """Decode one audio stream to 16 kHz mono float32 in [-1, 1].
 
@@ -85,6 +94,7 @@ def decode_audio(path: Path, container: Any, stream: Any, max_seconds: float, li
     only if nothing decodes. Stops with MediaError as soon as the decoded length passes the
     limit, for containers whose metadata did not give a duration up front.
     """
+    codec_context(path, stream, "audio")
     import av
 
     def make_resampler() -> Any:
@@ -153,9 +163,7 @@ def load(path: Path, fmt: str, limits: "Limits") -> Media:
         dur = stream_seconds(container, stream)
         if dur is not None and dur > limits.max_audio_seconds:
             raise over_limit(path, "audio", dur, limits.max_audio_seconds, "max_audio_seconds")
-        cc = stream.codec_context
-        if cc is None:  # FFmpeg has no decoder for this stream's codec (e.g. an unusual WAV codec id)
-            raise MediaError(str(path), f"unsupported audio codec in the {fmt} file (FFmpeg has no decoder for it)")
+        cc = codec_context(path, stream, "audio")
         stream.thread_type = "AUTO"
         meta = {
             "format": fmt,

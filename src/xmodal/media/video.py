@@ -10,7 +10,7 @@ import numpy as np
 
 from xmodal.errors import MediaError
 from xmodal.media.colour import mean_shares
-from xmodal.media.audio import SAMPLE_RATE, decode_audio, over_limit, stream_seconds
+from xmodal.media.audio import SAMPLE_RATE, codec_context, decode_audio, over_limit, stream_seconds
 from xmodal.types import Media, Modality
 
 if TYPE_CHECKING:
@@ -163,6 +163,7 @@ def _picture_stream(path: Path, container: Any) -> Any:
     vstreams = [s for s in container.streams.video if not int(s.disposition) & attached]
     if not vstreams:
         raise MediaError(str(path), "no video stream in the file")
+    codec_context(path, vstreams[0], "video")
     return vstreams[0]
 
 
