@@ -79,7 +79,10 @@ def _profile_file(tmp_path) -> str:
 
 
 def test_killed_driver_keeps_committed_batches_and_the_next_run_resumes(ray_cluster, tmp_path):
-    folder = media_folder(tmp_path / "media", texts=40, images=0, bad=False)
+    # Enough batches that the job cannot finish between the poll that sees the first commit and
+    # the kill, even on a fast machine (40 texts once all landed inside one poll interval).
+    total = 400
+    folder = media_folder(tmp_path / "media", texts=total, images=0, bad=False)
     uri = str(tmp_path / "idx")
     xmodal.open(uri, PROFILE)  # created here, so the poll below can open it
     driver = cli_popen("index", str(folder), "--index", uri, "--batch-size", "4", "--ray", ray_cluster.address,
@@ -92,15 +95,15 @@ def test_killed_driver_keeps_committed_batches_and_the_next_run_resumes(ray_clus
         committed = watcher.store.count()
         if committed >= 4:  # at least one batch is in
             break
-        time.sleep(0.5)
+        time.sleep(0.05)
     assert driver.poll() is None, f"the job ended before it could be killed: {driver.communicate()[1][-2000:]}"
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and anything it started in its session
     driver.wait(timeout=30)
     time.sleep(5)  # the cluster tears the job's workers down
     watcher.store.refresh()
     kept = watcher.store.count()
-    assert 4 <= kept < 40  # whole batches (each write commits at least 4 rows)
+    assert 4 <= kept < total  # whole batches (each write commits at least 4 rows)
     resumed = xmodal.open(uri).add([folder], ray=ray_cluster.address)
-    assert resumed.summary()["skipped"] == kept and len(resumed.added) == 40 - kept and not resumed.failed
+    assert resumed.summary()["skipped"] == kept and len(resumed.added) == total - kept and not resumed.failed
     assert_each_file_once(watcher.store, _files(folder, bad=None))
-    print(f"\nray driver killed with {kept}/40 items committed; the next run added the other {40 - kept}")
+    print(f"\nray driver killed with {kept}/{total} items committed; the next run added the other {total - kept}")
