@@ -114,6 +114,25 @@ def test_a_run_with_nothing_to_do_writes_nothing(tmp_path, notes):
     assert _tree_state(tmp_path / "idx") == before
 
 
+def _killed_before_finalize(index: Path, notes: Path) -> None:
+    """What a writer killed between its last commit and its finalize leaves: every row, no
+    full-text index (the kill -9 test met it under load: the next run had nothing to write, so
+    the index stayed without one and hybrid search lost its lexical half)."""
+    idx = xmodal.open(index, TEXT)
+    idx.store.finalize = lambda: None
+    idx.add([notes])
+    assert [p.kind for p in xmodal.open(index).check().problems] == ["fts_index_missing"]
+
+
+@pytest.mark.slow  # loads the MiniLM weights
+def test_a_run_with_nothing_to_write_builds_the_indices_a_killed_writer_left_out(tmp_path, notes):
+    _killed_before_finalize(tmp_path / "idx", notes)
+    again = xmodal.open(tmp_path / "idx")
+    assert again.add([notes]).summary()["skipped"] == 3
+    assert again.check().ok
+    assert [r["path"] for r in again.store.text_search("violin", 3)] == [str((notes / "violin.txt").resolve())]
+
+
 @pytest.fixture
 def read_only(tmp_path):
     """Make a folder read-only for real: chmod for a normal user; a read-only bind mount for
@@ -153,6 +172,18 @@ def test_read_only_index_searches_skips_and_fails_writes_in_one_line(tmp_path, n
     make_text(notes / "new.txt", "A new note.")
     res = runner.invoke(app, ["index", str(notes), "--index", str(index)])
     assert res.exit_code == 1 and "read-only" in _one_line(res.output)
+
+
+@pytest.mark.slow  # loads the MiniLM weights
+def test_a_read_only_index_without_its_full_text_index_still_skips_and_searches(tmp_path, notes, read_only):
+    index = tmp_path / "idx"
+    _killed_before_finalize(index, notes)
+    read_only(index)
+    res = runner.invoke(app, ["index", str(notes), "--index", str(index), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output[res.output.index("{"):])["skipped"] == 3
+    res = runner.invoke(app, ["search", "violin", "--index", str(index), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)[0]["path"].endswith("violin.txt")
 
 
 @pytest.mark.slow  # loads the MiniLM weights

@@ -153,13 +153,11 @@ def check(index: "Index") -> CheckReport:
     add("files_gone", s.gone, "items whose file is gone or no longer a regular file (`xmodal index --prune` removes them)", fixable=False)
     if s.changed:
         report.notes.append(f"{len(s.changed)} files changed since they were indexed: run `xmodal index` again to update them")
-    n = s.n
-    if n and hasattr(store, "_has_fts") and not store._has_fts():
+    missing = store.missing_indices()
+    if "full_text" in missing:
         report.problems.append(Problem("fts_index_missing", 1, "no full-text index (repair builds it)"))
-    threshold = getattr(store, "ann_threshold", None)
-    if threshold and n >= threshold and hasattr(store, "_table"):
-        if not any("vector" in getattr(ix, "columns", []) for ix in store._table.list_indices()):
-            report.problems.append(Problem("ann_index_missing", 1, f"{n} items and no ANN index (repair builds it)"))
+    if "ann" in missing:
+        report.problems.append(Problem("ann_index_missing", 1, f"{s.n} items and no ANN index (repair builds it)"))
     counter = getattr(store, "version_count", None)
     if counter is not None:
         versions = counter()

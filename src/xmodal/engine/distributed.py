@@ -99,6 +99,8 @@ def ray_add(
             _merge(report, sink.outcomes, progress)
         if prune and not report.interrupted:
             indexer.prune(report)
+        if not jobs and not report.pruned:
+            indexer.finalize_if_indices_missing()
     finally:
         if started:
             ray.shutdown()

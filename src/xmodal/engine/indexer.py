@@ -220,6 +220,18 @@ class Indexer:
         with self.writing("refreshing the search indices"):
             self.store.finalize()
 
+    def finalize_if_indices_missing(self) -> None:
+        """After a run that wrote nothing: build the search indices a writer killed between its
+        last commit and its finalize left missing. Where that cannot be written (a read-only
+        index) searching still works without them, so it is a warning, not a failure."""
+        missing = self.store.missing_indices()
+        if not missing:
+            return
+        try:
+            self.finalize()
+        except (OSError, XModalError) as exc:
+            log.warning("the %s index is missing and could not be built: %s", " and ".join(missing), exc)
+
     def add(
         self,
         paths: Iterable[str | Path],
@@ -248,6 +260,8 @@ class Indexer:
         else:  # prune only after a clean run: every vanished file anywhere in the index goes
             if prune:
                 wrote |= self.prune(report)
+            if not wrote:
+                self.finalize_if_indices_missing()
         finally:
             if wrote:
                 self.finalize()
@@ -453,6 +467,8 @@ class Indexer:
                 (report.updated if item[0] in existing else report.added).append(item[0])
         if report.added or report.updated:
             self.finalize()
+        else:
+            self.finalize_if_indices_missing()
         report.seconds = time.perf_counter() - t0
         return report
 

@@ -158,6 +158,12 @@ class Store(ABC):
         """After a run of writes: make them durable and searchable — flush, refresh the full-text
         index, build the ANN index when large enough, load what the engine serves from."""
 
+    def missing_indices(self) -> list[str]:
+        """Search indices that `finalize` builds and this store lacks ("full_text", "ann"), e.g.
+        after a writer was killed between its last commit and its finalize. [] for a store that
+        keeps no such indices itself."""
+        return []
+
     @abstractmethod
     def read_manifest(self) -> dict[str, Any] | None:
         """What built this index (profile, encoder configs, dim), or None for a new index."""

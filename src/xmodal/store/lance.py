@@ -392,6 +392,15 @@ class LanceStore(Store):
             r["_score"] = float(r.pop("_score", 0.0))
         return rows
 
+    def missing_indices(self) -> list[str]:
+        n = self._table.count_rows()
+        if n == 0:
+            return []
+        missing = [] if self._has_fts() else ["full_text"]
+        if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in self._table.list_indices()):
+            missing.append("ann")
+        return missing
+
     def _has_fts(self) -> bool:
         """Whether a full-text index exists, remembered per table version."""
         version = self._table.version
