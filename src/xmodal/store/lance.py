@@ -264,10 +264,16 @@ class LanceStore(Store):
 
     # -- the ANN index -------------------------------------------------------------------
     def build_vector_index(self) -> None:
-        """Build (or rebuild) the IVF-HNSW-SQ index over the vector column (see AnnSettings)."""
+        """Build (or rebuild) the IVF-HNSW-SQ index over the vector column (see AnnSettings), in
+        a child process (store/ann_build.py says why): this store's searches, on other threads,
+        keep being answered from the last committed version meanwhile, and see the index once
+        this returns."""
+        from .ann_build import build_in_child
+
         rows = self._table.count_rows()
         log.info("building ANN index over %d items", rows)
-        self._table.create_index("vector", config=self.ann.index_config(rows))
+        build_in_child(self.uri, self.storage_options, asdict(self.ann), rows)
+        self._table.checkout_latest()
 
     def vector_index_stats(self) -> dict[str, Any] | None:
         """What the vector index is (type, partitions, rows covered), or None without one."""
