@@ -435,6 +435,34 @@ def test_add_texts_as_a_job(writable):
     assert c.post("/v1/items", content=b"x", headers={**_auth(API_KEY), "Content-Type": "text/plain"}).status_code == 415
 
 
+def test_searches_are_answered_while_an_upload_builds_the_ann_index(writable, monkeypatch):
+    """A write job that takes the index past its ANN threshold builds the vector index (minutes
+    at 100k items); the server's searches must not wait for it: the build runs outside the
+    server's write hold. Checked at the moment of the build, from another thread."""
+    import threading
+
+    c, idx, _ = writable
+    service = c.app.state.service
+    idx.store.ann_threshold = 3  # the seed and the two texts below
+    real_build = idx.store.build_vector_index
+    seen: dict = {}
+
+    def build_while_searching() -> None:
+        search = threading.Thread(target=lambda: seen.update(hits=service.search(text="flightless sea birds", k=1)), daemon=True)
+        search.start()
+        search.join(timeout=60)
+        seen["answered_during_build"] = not search.is_alive()
+        real_build()
+
+    monkeypatch.setattr(idx.store, "build_vector_index", build_while_searching)
+    r = c.post("/v1/items", json={"texts": [{"id": "n1", "text": "Penguins live in the southern ocean."},
+                                            {"id": "n2", "text": "Tomatoes need sun."}]}, headers=_auth(API_KEY))
+    assert _wait(c, r.json()["job_id"])["status"] == "done"
+    assert seen["answered_during_build"] and seen["hits"]["results"][0]["id"] == "n1"
+    assert idx.store.vector_index_stats()["indexed_rows"] == 3
+    assert c.get("/v1/search", params={"q": "flightless sea birds", "k": 1}).json()["results"][0]["id"] == "n1"
+
+
 def test_oversized_upload_is_refused_before_it_is_stored(tmp_path, monkeypatch, built):
     idx, _, _ = built
     spool = tmp_path / "spool"  # where Starlette would spool a multipart file part

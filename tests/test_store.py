@@ -61,3 +61,57 @@ def test_filters_apply_on_both_search_paths(tmp_path):
     hits = ann.vector_search(_unit(1, 16, 8)[0], 10, Eq("modality", "audio"))
     assert len(hits) == 10 and {h["modality"] for h in hits} == {"audio"}
     assert store.modality_counts() == {"audio": 50, "image": 50}
+
+
+def test_searches_are_answered_while_the_ann_index_builds(tmp_path, monkeypatch):
+    """The ANN build runs in a child process (store/ann_build.py): a search on another thread
+    never waits for it. Here the child holds off its build until this test's searches have been
+    answered, so the test proves they were answered while the build was in flight; a build run
+    inside this process (where Lance's build starved the query threads) fails the test."""
+    import sys
+    import threading
+
+    from xmodal.store import ann_build
+
+    gate = tmp_path / "go"
+    waiting_child = ("import os, runpy, sys, time\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.02)\n"
+                     "sys.argv = sys.argv[:1]\nrunpy.run_module('xmodal.store.ann_build', run_name='__main__')")
+    monkeypatch.setattr(ann_build, "CHILD", [sys.executable, "-c", waiting_child, str(gate)])
+    store = LanceStore(tmp_path / "idx", dim=16, ann_threshold=1000)
+    vecs = _unit(1200, 16, 9)
+    store.upsert(_records(vecs))
+    store.ann_threshold = 10_000  # full-text and id indices now, the vector index below
+    store.finalize()
+    store.ann_threshold = 1000
+    queries = vecs[:20]
+    before = [[r["id"] for r in store.vector_search(q, 10)] for q in queries]  # a scan: exact
+    builder = threading.Thread(target=store.build_vector_index)
+    builder.start()
+    during = [[r["id"] for r in store.vector_search(q, 10)] for q in queries]
+    texts = store.text_search("item", 5)
+    assert builder.is_alive(), "the build finished before the gate opened: it did not run in the child"
+    gate.touch()
+    builder.join(timeout=300)
+    assert not builder.is_alive()
+    assert during == before and len(texts) == 5
+    assert store.vector_index_stats()["indexed_rows"] == 1200  # this store sees the new index at once
+    after = [[r["id"] for r in store.vector_search(q, 10)] for q in queries]
+    assert [a[0] for a in after] == [f"i{i}" for i in range(20)]  # each vector finds itself first
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(after, before)]) >= 0.9
+
+
+def test_a_failed_ann_build_is_one_clear_error_and_the_store_stays_searchable(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+
+    from xmodal.store import ann_build
+
+    monkeypatch.setattr(ann_build, "CHILD", [sys.executable, "-c", "import sys; sys.exit('no room left on the disk')"])
+    store = LanceStore(tmp_path, dim=16, ann_threshold=100)
+    vecs = _unit(150, 16, 10)
+    store.upsert(_records(vecs))
+    with pytest.raises(RuntimeError, match="vector index build failed.*no room left on the disk"):
+        store.build_vector_index()
+    assert store.vector_index_stats() is None
+    assert store.vector_search(vecs[3], 1)[0]["id"] == "i3"

@@ -188,6 +188,7 @@ class Index:
         progress: Progress | None = None,
         meta: dict[str, Any] | None = None,
         ray: str | None = None,
+        finalize: bool = True,
     ) -> IndexReport:
         """Index files and folders. Unchanged files are skipped; changed ones re-embedded.
 
@@ -197,16 +198,23 @@ class Index:
         ray: decode and embed on a Ray cluster (its address, or "auto"; the `ray` extra) instead
         of this process — see `xmodal.engine.distributed`. The files are listed and checked
         against the index here first, by the same rules.
+
+        finalize: False leaves refreshing the search indices (and building the ANN index past
+        its threshold) to a later `finalize()` call (local runs; a Ray run always finalizes).
         """
         if ray is not None:
             from .distributed import ray_add
 
             return ray_add(self, paths, ids, address=ray, prune=prune, progress=progress, meta=meta)
-        return self.indexer.add(paths, ids, prune=prune, progress=progress, meta=meta)
+        return self.indexer.add(paths, ids, prune=prune, progress=progress, meta=meta, finalize=finalize)
 
-    def add_texts(self, items: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any]]]) -> IndexReport:
-        """Index raw texts under the given ids (unchanged texts are skipped)."""
-        return self.indexer.add_texts(items)
+    def add_texts(self, items: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any]]], finalize: bool = True) -> IndexReport:
+        """Index raw texts under the given ids (unchanged texts are skipped); finalize as in `add`."""
+        return self.indexer.add_texts(items, finalize=finalize)
+
+    def finalize(self) -> None:
+        """Refresh the full-text and ANN indices after writes made with finalize=False."""
+        self.indexer.finalize()
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove items by id; returns how many were removed."""

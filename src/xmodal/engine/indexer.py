@@ -241,6 +241,7 @@ class Indexer:
         progress: Progress | None = None,
         meta: dict[str, Any] | None = None,
         force: bool = False,
+        finalize: bool = True,
     ) -> IndexReport:
         """Index files and folders. Unchanged files are skipped; changed ones re-embedded.
 
@@ -248,6 +249,8 @@ class Indexer:
         and the next run resumes. A file that cannot be decoded is reported, never fatal. A run
         with nothing to change writes nothing (so it also works on a read-only index).
         force: embed every file again, changed or not (a repair).
+        finalize: False leaves `finalize()` to the caller (a server runs it outside its own
+        write hold, so its searches go on while the ANN index builds).
         """
         t0 = time.perf_counter()
         jobs, report = self.plan(paths, ids, progress, force=force)
@@ -263,7 +266,7 @@ class Indexer:
             if not wrote:
                 self.finalize_if_indices_missing()
         finally:
-            if wrote:
+            if wrote and finalize:
                 self.finalize()
             report.seconds = time.perf_counter() - t0
         return report
@@ -433,8 +436,8 @@ class Indexer:
                 progress.item(job.display, status)
         return True
 
-    def add_texts(self, items: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any]]]) -> IndexReport:
-        """Index raw texts under the given ids (unchanged texts are skipped)."""
+    def add_texts(self, items: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any]]], finalize: bool = True) -> IndexReport:
+        """Index raw texts under the given ids (unchanged texts are skipped); finalize as in `add`."""
         t0 = time.perf_counter()
         report = IndexReport()
         items = [tuple(i) for i in items]
@@ -465,7 +468,7 @@ class Indexer:
                 self.store.upsert(records)
             for item, _ in todo:
                 (report.updated if item[0] in existing else report.added).append(item[0])
-        if report.added or report.updated:
+        if (report.added or report.updated) and finalize:
             self.finalize()
         else:
             self.finalize_if_indices_missing()

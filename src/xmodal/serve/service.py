@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import HTTPException
 
 from xmodal import __version__
-from xmodal.engine import Index, item_id_for
+from xmodal.engine import Index, IndexReport, item_id_for
 from xmodal.errors import MediaError, ModelUnavailable, XModalError
 from xmodal.media import probe
 from xmodal.store.filters import Filter, parse_where
@@ -381,7 +381,8 @@ class Service:
                 chunk = files[start : start + WRITE_CHUNK]
                 ids = [item_id_for(p) for _, p in chunk]
                 with self.rw.write():
-                    rep = self.index.add([p for _, p in chunk], ids, progress=job)
+                    rep = self.index.add([p for _, p in chunk], ids, progress=job, finalize=False)
+                self._finalize(rep)
                 status = {**{p: "added" for p in rep.added}, **{p: "updated" for p in rep.updated},
                           **{p: "skipped" for p in rep.skipped}}
                 reasons = dict(rep.failed)
@@ -400,7 +401,8 @@ class Service:
     def add_texts(self, items: list[tuple[str, str, dict[str, Any]]]) -> Job:
         def work(job: Job) -> dict[str, Any]:
             with self.rw.write():
-                rep = self.index.add_texts(items)
+                rep = self.index.add_texts(items, finalize=False)
+            self._finalize(rep)
             job.done = len(items)
             for item_id in rep.added + rep.updated + rep.skipped:
                 st = "added" if item_id in rep.added else "updated" if item_id in rep.updated else "skipped"
@@ -408,6 +410,12 @@ class Service:
             return {**rep.summary(), "seconds": round(rep.seconds, 3)}
 
         return self.jobs.submit("add_texts", self._scrubbed(work), total=len(items))
+
+    def _finalize(self, rep: IndexReport) -> None:
+        """Refresh the search indices after a write, outside the write hold: searches go on
+        meanwhile (the ANN index, built once the index passes its threshold, takes minutes)."""
+        if rep.added or rep.updated:
+            self.index.finalize()
 
     def delete(self, item_id: str) -> Job:
         if self.record(item_id) is None:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 CHILD = [sys.executable, "-m", "xmodal.store.ann_build"]  # the command the parent runs (tests wrap it)
@@ -31,7 +32,7 @@ def build_in_child(uri: str, storage_options: dict[str, str], settings: dict[str
     """Run the build in a child process and wait for it; its error, if any, as a RuntimeError."""
     job = json.dumps({"uri": uri, "storage_options": storage_options, "settings": settings, "rows": rows})
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(CHILD, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(CHILD, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=_child_env())
         try:
             assert proc.stdin is not None
             proc.stdin.write(job.encode() + b"\n")
@@ -47,6 +48,14 @@ def build_in_child(uri: str, storage_options: dict[str, str], settings: dict[str
             err.seek(0)
             lines = [ln for ln in err.read().decode(errors="replace").splitlines() if ln.strip()]
             raise RuntimeError(f"vector index build failed (exit {code}): {lines[-1] if lines else 'no message'}")
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with the folder this xmodal was imported from first on the path: the
+    child runs the same code as the parent (a source tree may shadow an installed copy)."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
 def _read_job() -> dict[str, Any]:
