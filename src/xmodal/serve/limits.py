@@ -5,7 +5,9 @@
   without end.
 * `ReadWriteLock`: the server's own serialisation of the index, until the engine is thread-safe.
   Reads (search, similar, get, ask, thumbnails) share it; every write (add, add_texts, delete)
-  holds it alone, so a read never sees a half-finished batch and no two writes interleave.
+  holds it alone, so a read never sees a half-finished batch and no two writes interleave. The
+  index refresh after a write (full-text index, the ANN build past the threshold) runs outside
+  it: it changes no item, and searches go on meanwhile.
 * `Warmup`: models load lazily on first use, and the lazy loaders are not safe to run twice at
   once, so the first query of each kind runs alone; later ones run concurrently.
 """
