@@ -212,9 +212,13 @@ class Index:
         """Index raw texts under the given ids (unchanged texts are skipped); finalize as in `add`."""
         return self.indexer.add_texts(items, finalize=finalize)
 
-    def finalize(self) -> None:
-        """Refresh the full-text and ANN indices after writes made with finalize=False."""
-        self.indexer.finalize()
+    def finalize(self, only_missing: bool = False) -> None:
+        """Refresh the full-text and ANN indices after writes made with finalize=False;
+        only_missing (after a run that wrote nothing): build only those missing."""
+        if only_missing:
+            self.indexer.finalize_if_indices_missing()
+        else:
+            self.indexer.finalize()
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove items by id; returns how many were removed."""

@@ -249,8 +249,9 @@ class Indexer:
         and the next run resumes. A file that cannot be decoded is reported, never fatal. A run
         with nothing to change writes nothing (so it also works on a read-only index).
         force: embed every file again, changed or not (a repair).
-        finalize: False leaves `finalize()` to the caller (a server runs it outside its own
-        write hold, so its searches go on while the ANN index builds).
+        finalize: False leaves `finalize()` (or, after a run that wrote nothing, the missing
+        indices) to the caller: a server runs it outside its own write hold, so its searches go
+        on while the ANN index builds.
         """
         t0 = time.perf_counter()
         jobs, report = self.plan(paths, ids, progress, force=force)
@@ -263,7 +264,7 @@ class Indexer:
         else:  # prune only after a clean run: every vanished file anywhere in the index goes
             if prune:
                 wrote |= self.prune(report)
-            if not wrote:
+            if not wrote and finalize:
                 self.finalize_if_indices_missing()
         finally:
             if wrote and finalize:
@@ -468,9 +469,9 @@ class Indexer:
                 self.store.upsert(records)
             for item, _ in todo:
                 (report.updated if item[0] in existing else report.added).append(item[0])
-        if (report.added or report.updated) and finalize:
+        if finalize and (report.added or report.updated):
             self.finalize()
-        else:
+        elif finalize:
             self.finalize_if_indices_missing()
         report.seconds = time.perf_counter() - t0
         return report

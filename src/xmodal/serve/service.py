@@ -412,10 +412,10 @@ class Service:
         return self.jobs.submit("add_texts", self._scrubbed(work), total=len(items))
 
     def _finalize(self, rep: IndexReport) -> None:
-        """Refresh the search indices after a write, outside the write hold: searches go on
-        meanwhile (the ANN index, built once the index passes its threshold, takes minutes)."""
-        if rep.added or rep.updated:
-            self.index.finalize()
+        """Refresh the search indices after a write (after a chunk that wrote nothing: build
+        only those missing), outside the write hold: searches go on meanwhile (the ANN index,
+        built once the index passes its threshold, takes minutes)."""
+        self.index.finalize(only_missing=not (rep.added or rep.updated))
 
     def delete(self, item_id: str) -> Job:
         if self.record(item_id) is None:
