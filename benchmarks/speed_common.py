@@ -33,13 +33,15 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+def peak_rss_mb(children: bool = False) -> float:
+    """Peak RSS of this process; children: of its largest finished child (the ANN build runs in one)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def cpu_seconds() -> float:
+def cpu_seconds(children: bool = False) -> float:
+    """CPU time of this process; children: plus its finished children's (the ANN build runs in one)."""
     t = os.times()
-    return t.user + t.system
+    return t.user + t.system + (t.children_user + t.children_system if children else 0.0)
 
 
 class StageClock:
