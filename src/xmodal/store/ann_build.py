@@ -1,9 +1,9 @@
 """Build a Lance table's vector index in a child process (`LanceStore.build_vector_index`).
 
-Why a process: Lance runs the IVF-HNSW build on the same Rust thread pool that serves every
-query of the process (two threads on two cores), and a query issued meanwhile waited for the
-whole build (133 s for 50k rows under load 9; benchmarks/README.md "Search during an ANN
-build"). In a process of its own the build only shares the CPUs, and the OS scheduler shares
+Why a process: LanceDB runs the IVF-HNSW build's CPU work on the threads of the Rust runtime
+that also runs every query of the process (two on two cores), and a query issued meanwhile
+waited for almost the whole build (173.6 s of a 191-s build at 100k items, load 10;
+benchmarks/README.md "Search during an ANN build"). In a process of its own the build only shares the CPUs, and the OS scheduler shares
 those; the parent's searches go on reading the last committed version (a scan) until the
 index's commit lands.
 
