@@ -39,7 +39,8 @@ import xmodal
 
 
 def stats(lat: list[tuple[float, float]]) -> dict[str, Any]:
-    """p50/p95/max of (start s, latency ms) pairs, and the five slowest with their start times."""
+    """p50 (the upper middle value), p95 (the value at 0.95·(n−1), as bench_scale.py's) and max of
+    (start s, latency ms) pairs, and the five slowest with their start times."""
     if not lat:
         return {"n": 0}
     ms = sorted(x[1] for x in lat)
