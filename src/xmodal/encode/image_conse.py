@@ -372,8 +372,10 @@ class ConSEImageEncoder(Encoder):
             True = every image, False = never, "auto" = only images the classifier sees as
             text-bearing (signs, screens, pages, packaging; see TEXT_BEARING_CLASSES).
         ocr_weight: weight w in normalise(vector + w * E(ocr_text)).
-        batch_size: images per ONNX call. threads: ONNX Runtime intra-op threads.
-        workers: threads that decode/resize (and OCR) the next batch while one runs.
+        batch_size: images letterboxed ahead as one batch, whose OCR texts are embedded together.
+        model_batch: images per ONNX call; the OCR of one call's text-bearing images runs on
+            its own thread during the next call. threads: ONNX Runtime intra-op threads.
+        workers: threads that decode/letterbox (and, with ocr=True, OCR) the next images.
         text_encoder: the MiniLM encoder whose space the vectors live in (made if not given).
         class_texts: which texts embed the 1,000 classes (see CLASS_TEXT_RECIPES): "imagenet-v1"
             (the default, which the shipped binding was trained with) or "wordnet-v1".
@@ -393,6 +395,7 @@ class ConSEImageEncoder(Encoder):
         ocr: bool | str = "auto",
         ocr_weight: float = 1.0,
         batch_size: int = 32,
+        model_batch: int = 8,
         threads: int = 2,
         workers: int = 2,
         text_encoder: MiniLMTextEncoder | None = None,
@@ -419,6 +422,7 @@ class ConSEImageEncoder(Encoder):
         self.use_ocr = ocr is not False
         self.ocr_weight = float(ocr_weight)
         self.batch_size = max(1, int(batch_size))
+        self.model_batch = max(1, int(model_batch))
         self.threads = int(threads)
         self.workers = max(1, int(workers))
         self.text = text_encoder or MiniLMTextEncoder(threads=threads)
@@ -544,28 +548,39 @@ class ConSEImageEncoder(Encoder):
         if self.use_ocr:
             self._ocr_engine()._engine()  # build once here, not racing in the worker threads
 
-        starts = list(range(0, len(media), self.batch_size))
+        batches = [media[b : b + self.batch_size] for b in range(0, len(media), self.batch_size)]
         out: list[Embedding] = []
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="xmodal-img") as pool:
-            # keep one batch being decoded/resized while the model runs on the current one
-            def submit(b: int) -> list[Future[_Prepared]]:
-                return [pool.submit(self._prepare, m) for m in media[b : b + self.batch_size]]
-
-            pending = submit(starts[0])
-            for n, b in enumerate(starts):
-                preps = [f.result() for f in pending]
-                if n + 1 < len(starts):
-                    pending = submit(starts[n + 1])
-                out.extend(self._embed_batch(sess, preps))
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="xmodal-img") as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="xmodal-ocr") as reader:
+            pending = [pool.submit(self._prepare, m) for m in batches[0]]
+            for n in range(len(batches)):
+                current = pending
+                if n + 1 < len(batches):  # letterbox the next batch while this one runs
+                    pending = [pool.submit(self._prepare, m) for m in batches[n + 1]]
+                out.extend(self._embed_batch(sess, current, reader))
         return out
 
-    def _embed_batch(self, sess: Any, preps: list[_Prepared]) -> list[Embedding]:
-        logits, feats, region_logits = self._classify(sess, preps)
-        probs = self._probabilities(logits, preps)
+    def _embed_batch(self, sess: Any, prepared: list[Future[_Prepared]], reader: ThreadPoolExecutor) -> list[Embedding]:
+        """One batch, pipelined: the network runs `model_batch` images at a time, each step as
+        soon as its images are letterboxed, and the OCR of a step's text-bearing images runs on
+        the `reader` thread while the network runs the next step (ONNX Runtime releases the GIL).
+        The values are those of one run over the whole batch: the network's outputs do not
+        depend on the batch an image runs in (bitwise, benchmarks/bench_images.py --check)."""
+        preps: list[_Prepared] = []
+        steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        reads: list[Future[None]] = []
+        for s in range(0, len(prepared), self.model_batch):
+            step = [f.result() for f in prepared[s : s + self.model_batch]]
+            logits, feats, region_logits = self._classify(sess, step)
+            step_probs = self._probabilities(logits, step)
+            reads += self._start_reading(step, step_probs, reader)
+            preps += step
+            steps.append((step_probs, feats, region_logits))
+        probs, feats, region_logits = (np.concatenate(parts) for parts in zip(*steps))
         vecs = self._conse(probs)
         regions = self._region_vectors(region_logits)  # (B, h*w, dim)
         grid = math.isqrt(region_logits.shape[1])
-        ocr_texts = self._read_text(preps, probs)
+        ocr_texts = self._read_text(preps, reads)
         with_text = [i for i, t in enumerate(ocr_texts) if t]
         if with_text:
             tv = self.text.embed_texts([ocr_texts[i] for i in with_text])
@@ -595,13 +610,21 @@ class ConSEImageEncoder(Encoder):
         """(B, h*w, 1000) region logits → (B, h*w, dim) ConSE vectors, one per grid cell."""
         return self._conse(_softmax(region_logits, self.temperature))
 
-    def _read_text(self, preps: list[_Prepared], probs: np.ndarray) -> list[str]:
-        """The OCR text kept per image ("" when none): with ocr="auto" only the images the
-        classifier sees as text-bearing are read here."""
-        if self.ocr_mode == "auto":
-            gate = probs[:, list(TEXT_BEARING_CLASSES)].sum(axis=1) >= OCR_GATE_MASS
-            for i in np.flatnonzero(gate):
-                preps[i].ocr = self._ocr_engine().read(preps[i].image)
+    def _start_reading(self, preps: list[_Prepared], probs: np.ndarray, reader: ThreadPoolExecutor) -> list[Future[None]]:
+        """With ocr="auto": OCR, on the `reader` thread, the images the classifier sees as
+        text-bearing (each result lands in its `_Prepared.ocr`)."""
+        if self.ocr_mode != "auto":
+            return []
+        gate = probs[:, list(TEXT_BEARING_CLASSES)].sum(axis=1) >= OCR_GATE_MASS
+        return [reader.submit(self._read_into, preps[i]) for i in np.flatnonzero(gate)]
+
+    def _read_into(self, prep: _Prepared) -> None:
+        prep.ocr = self._ocr_engine().read(prep.image)
+
+    def _read_text(self, preps: list[_Prepared], reads: Sequence[Future[None]] = ()) -> list[str]:
+        """The OCR text kept per image ("" when none), once the `reads` started for them are done."""
+        for f in reads:
+            f.result()
         return [
             p.ocr[0] if p.ocr[1] >= OCR_MIN_CONFIDENCE and _letters(p.ocr[0]) >= OCR_MIN_LETTERS else ""
             for p in preps

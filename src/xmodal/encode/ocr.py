@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import ModelUnavailable
 from .base import package_version
@@ -16,6 +17,28 @@ _PIP_HINT = "pip install rapidocr-onnxruntime==1.4.4"
 # (threads, det side, min score) -> (engine, lock): RapidOCR keeps per-call state on the engine, so one caller at a time
 _ENGINES: dict[tuple[int, int, float], tuple[Any, threading.Lock]] = {}
 _LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _sleeping_intra_op_threads() -> Iterator[None]:
+    """While RapidOCR builds its three ONNX sessions, have their intra-op threads sleep when idle
+    instead of spinning (RapidOCR offers no option for it). A spinning pool thread burnt as much
+    CPU as the OCR itself, beside the image model and the decode workers on a 2-core machine
+    (benchmarks/bench_images.py); the text read is the same either way."""
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    make_options = infer_engine.OrtInferSession.__dict__["_init_sess_opts"]
+
+    def sleeping(config: dict[str, Any]) -> Any:
+        opts = make_options.__func__(config)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return opts
+
+    infer_engine.OrtInferSession._init_sess_opts = staticmethod(sleeping)
+    try:
+        yield
+    finally:
+        infer_engine.OrtInferSession._init_sess_opts = make_options
 
 
 class OCR:
@@ -53,16 +76,17 @@ class OCR:
                     from rapidocr_onnxruntime import RapidOCR
                 except ImportError as e:
                     raise ModelUnavailable(f"OCR is not installed: {_PIP_HINT}") from e
-                eng = RapidOCR(
-                    intra_op_num_threads=self.threads,
-                    inter_op_num_threads=1,
-                    text_score=self.min_score,
-                    # RapidOCR's default scales the SHORT side up to 736 px before detection, which
-                    # costs ~5x more on photos; capping the long side at 960 (PaddleOCR's own
-                    # default) read our test text as well at ~0.07 s an image on 2 cores.
-                    det_limit_type="max",
-                    det_limit_side_len=self.det_side,
-                )
+                with _sleeping_intra_op_threads():
+                    eng = RapidOCR(
+                        intra_op_num_threads=self.threads,
+                        inter_op_num_threads=1,
+                        text_score=self.min_score,
+                        # RapidOCR's default scales the SHORT side up to 736 px before detection, which
+                        # costs ~5x more on photos; capping the long side at 960 (PaddleOCR's own
+                        # default) read our test text as well at ~0.07 s an image on 2 cores.
+                        det_limit_type="max",
+                        det_limit_side_len=self.det_side,
+                    )
                 entry = _ENGINES[key] = (eng, threading.Lock())
         return entry
 
