@@ -31,6 +31,7 @@ import xmodal.encode.image_conse as conse_mod
 import xmodal.media.image as image_mod
 from xmodal.bind.artifact import Binding
 from xmodal.encode.image_conse import ConSEImageEncoder
+from xmodal.encode.ocr import OCR
 from xmodal.media import load
 from xmodal.store.lance import LanceStore
 
@@ -106,7 +107,12 @@ def instrument(clock: StageClock) -> None:
     clock.wrap(conse_mod, "letterbox", "letterbox (resize)")
     clock.wrap(ConSEImageEncoder, "_classify", "model")
     clock.wrap(ConSEImageEncoder, "_region_vectors", "region maps")
-    clock.wrap(ConSEImageEncoder, "_read_text", "OCR gate (+ OCR)")
+    if hasattr(ConSEImageEncoder, "_start_reading"):  # OCR on its own thread, beside the next model call
+        clock.wrap(ConSEImageEncoder, "_start_reading", "OCR gate")
+        clock.wrap(ConSEImageEncoder, "_read_text", "waiting for OCR")
+    else:  # older trees: gate and OCR in the embedding thread, after the model
+        clock.wrap(ConSEImageEncoder, "_read_text", "OCR gate (+ OCR)")
+    clock.wrap(OCR, "read", "OCR read")
     clock.wrap(ConSEImageEncoder, "_embed_batch", "embed batch (model..assembly)")
     clock.wrap(Binding, "apply", "binding head")
     clock.wrap(indexer_mod.Indexer, "_record", "record building")  # older trees
@@ -133,7 +139,8 @@ def run_set(name: str, paths: list[Path], model: Path, clock: StageClock, repeat
                "bare_img_per_s": round(bare, 1), "ratio": round(e2e["img_per_s"] / bare, 3)}
         out["runs"].append(run)
         print(f"{name:7} run {r + 1}: end to end {e2e['img_per_s']:6.1f} img/s ({e2e['items']} in {e2e['seconds']} s, "
-              f"CPU {e2e['cpu_utilisation']:.2f} cores, {1000 * e2e['cpu_s'] / e2e['items']:.1f} ms CPU/img), bare model {bare:6.1f} img/s "
+              f"CPU {e2e['cpu_utilisation']:.2f} cores, {1000 * e2e['cpu_s'] / e2e['items']:.1f} ms CPU/img + "
+              f"{1000 * e2e['decode_workers_cpu_s'] / e2e['items']:.1f} in decode workers), bare model {bare:6.1f} img/s "
               f"({before['best']}) → ratio {run['ratio']:.2f}  load {e2e['load_before'][0]}", flush=True)
     out["decode_costs"] = decode_costs(paths)
     print(f"{name:7} decode costs (thread CPU ms per image): {json.dumps(out['decode_costs'])}", flush=True)

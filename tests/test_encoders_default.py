@@ -238,3 +238,26 @@ def test_auto_ocr_reads_slides_but_skips_photos(text_enc) -> None:
     slide_emb, cat_emb = enc.encode([Media(Modality.IMAGE, images=[slide]), Media(Modality.IMAGE, images=[Image.fromarray(data.chelsea())])])
     assert "Revenue" in slide_emb.text and cat_emb.text == ""
     assert calls == [slide.size]  # the cat photo was never sent to OCR
+
+
+def test_pipelined_encode_equals_one_network_call_bitwise(text_enc) -> None:
+    """The network runs `model_batch` images a call and OCR runs on its own thread beside the
+    next call (issue 14): what is stored must be exactly what one call over the batch gives."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from PIL import Image, ImageDraw, ImageFont
+    from skimage import data
+
+    from xmodal.encode.image_conse import ConSEImageEncoder
+
+    slide = Image.new("RGB", (800, 600), "white")
+    ImageDraw.Draw(slide).text((40, 200), "Quarterly results 2024", fill="black", font=ImageFont.load_default(size=48))
+    pictures = [Image.fromarray(data.chelsea()), slide, Image.fromarray(data.astronaut()), _invoice_image(),
+                Image.fromarray(data.coffee()), Image.fromarray(data.rocket()), slide.rotate(90, expand=True)]
+    media = [Media(Modality.IMAGE, images=[p]) for p in pictures]
+    whole = ConSEImageEncoder(text_encoder=text_enc, model_batch=32).encode(media)
+    stepped = ConSEImageEncoder(text_encoder=text_enc, model_batch=3, batch_size=5).encode(media)
+    assert sum(bool(e.text) for e in whole) >= 2  # the OCR path is exercised
+    for a, b in zip(whole, stepped, strict=True):
+        assert a.text == b.text and a.segments == b.segments
+        assert np.array_equal(a.vector, b.vector) and np.array_equal(a.tokens, b.tokens)
+        assert all(np.array_equal(a.native[k], b.native[k]) for k in a.native)
