@@ -373,8 +373,8 @@ class ConSEImageEncoder(Encoder):
             text-bearing (signs, screens, pages, packaging; see TEXT_BEARING_CLASSES).
         ocr_weight: weight w in normalise(vector + w * E(ocr_text)).
         batch_size: images letterboxed ahead as one batch, whose OCR texts are embedded together.
-        model_batch: images per ONNX call; the OCR of one call's text-bearing images runs on
-            its own thread during the next call. threads: ONNX Runtime intra-op threads.
+        model_batch: images per ONNX call; the region maps and the OCR of one call's images
+            run on two side threads during the next call. threads: ONNX Runtime intra-op threads.
         workers: threads that decode/letterbox (and, with ocr=True, OCR) the next images.
         text_encoder: the MiniLM encoder whose space the vectors live in (made if not given).
         class_texts: which texts embed the 1,000 classes (see CLASS_TEXT_RECIPES): "imagenet-v1"
@@ -551,35 +551,36 @@ class ConSEImageEncoder(Encoder):
         batches = [media[b : b + self.batch_size] for b in range(0, len(media), self.batch_size)]
         out: list[Embedding] = []
         with ThreadPoolExecutor(self.workers, thread_name_prefix="xmodal-img") as pool, \
-                ThreadPoolExecutor(1, thread_name_prefix="xmodal-ocr") as reader:
+                ThreadPoolExecutor(2, thread_name_prefix="xmodal-img-side") as side:
             pending = [pool.submit(self._prepare, m) for m in batches[0]]
             for n in range(len(batches)):
                 current = pending
                 if n + 1 < len(batches):  # letterbox the next batch while this one runs
                     pending = [pool.submit(self._prepare, m) for m in batches[n + 1]]
-                out.extend(self._embed_batch(sess, current, reader))
+                out.extend(self._embed_batch(sess, current, side))
         return out
 
-    def _embed_batch(self, sess: Any, prepared: list[Future[_Prepared]], reader: ThreadPoolExecutor) -> list[Embedding]:
+    def _embed_batch(self, sess: Any, prepared: list[Future[_Prepared]], side: ThreadPoolExecutor) -> list[Embedding]:
         """One batch, pipelined: the network runs `model_batch` images at a time, each step as
-        soon as its images are letterboxed, and the OCR of a step's text-bearing images runs on
-        the `reader` thread while the network runs the next step (ONNX Runtime releases the GIL).
-        The values are those of one run over the whole batch: the network's outputs do not
-        depend on the batch an image runs in (bitwise, benchmarks/bench_images.py --check)."""
+        soon as its images are letterboxed, while the region maps of the step before and the OCR
+        of its text-bearing images run on the `side` threads (ONNX Runtime, NumPy and RapidOCR
+        release the GIL). The values are those of one run over the whole batch: the network's
+        outputs, and every later step per image, do not depend on the batch an image runs in
+        (bitwise: tests/test_encoders_default.py)."""
         preps: list[_Prepared] = []
-        steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        steps: list[tuple[np.ndarray, np.ndarray, Future[np.ndarray]]] = []
         reads: list[Future[None]] = []
         for s in range(0, len(prepared), self.model_batch):
             step = [f.result() for f in prepared[s : s + self.model_batch]]
             logits, feats, region_logits = self._classify(sess, step)
             step_probs = self._probabilities(logits, step)
-            reads += self._start_reading(step, step_probs, reader)
+            reads += self._start_reading(step, step_probs, side)
             preps += step
-            steps.append((step_probs, feats, region_logits))
-        probs, feats, region_logits = (np.concatenate(parts) for parts in zip(*steps))
+            steps.append((step_probs, feats, side.submit(self._region_vectors, region_logits)))
+        probs, feats = np.concatenate([p for p, _, _ in steps]), np.concatenate([f for _, f, _ in steps])
         vecs = self._conse(probs)
-        regions = self._region_vectors(region_logits)  # (B, h*w, dim)
-        grid = math.isqrt(region_logits.shape[1])
+        regions = np.concatenate([r.result() for _, _, r in steps])  # (B, h*w, dim)
+        grid = math.isqrt(regions.shape[1])
         ocr_texts = self._read_text(preps, reads)
         with_text = [i for i, t in enumerate(ocr_texts) if t]
         if with_text:
@@ -610,13 +611,13 @@ class ConSEImageEncoder(Encoder):
         """(B, h*w, 1000) region logits → (B, h*w, dim) ConSE vectors, one per grid cell."""
         return self._conse(_softmax(region_logits, self.temperature))
 
-    def _start_reading(self, preps: list[_Prepared], probs: np.ndarray, reader: ThreadPoolExecutor) -> list[Future[None]]:
-        """With ocr="auto": OCR, on the `reader` thread, the images the classifier sees as
-        text-bearing (each result lands in its `_Prepared.ocr`)."""
+    def _start_reading(self, preps: list[_Prepared], probs: np.ndarray, side: ThreadPoolExecutor) -> list[Future[None]]:
+        """With ocr="auto": OCR, on a `side` thread, the images the classifier sees as
+        text-bearing (each result lands in its `_Prepared.ocr`; one OCR call at a time)."""
         if self.ocr_mode != "auto":
             return []
         gate = probs[:, list(TEXT_BEARING_CLASSES)].sum(axis=1) >= OCR_GATE_MASS
-        return [reader.submit(self._read_into, preps[i]) for i in np.flatnonzero(gate)]
+        return [side.submit(self._read_into, preps[i]) for i in np.flatnonzero(gate)]
 
     def _read_into(self, prep: _Prepared) -> None:
         prep.ocr = self._ocr_engine().read(prep.image)

@@ -377,25 +377,30 @@ class Indexer:
         return wrote
 
     def _decoded(self, jobs: list[_Job]) -> Iterator[tuple[_Job, Outcome]]:
-        """Decode files in the worker pool, ahead of the encoder but bounded in memory."""
-        window = min(self.batch_size, 8) + 2 * max(1, self.decoder.workers) * self.decoder.chunk
+        """Decode files in the worker pool, ahead of the encoder but bounded in memory: while the
+        decoded items are small (photos), a whole batch ahead, so that the workers decode the next
+        batch while this one is embedded (issue 14; benchmarks/README.md); a few only, once one is large
+        (a recording, a video) or before any has been seen."""
+        share = 2 * max(1, self.decoder.workers) * self.decoder.chunk
+        few, full = min(self.batch_size, 8) + share, self.batch_size + share
+        largest = None  # bytes of the largest decoded item so far
         pending: deque[tuple[_Job, Future]] = deque()
-
-        def submit(job: _Job) -> None:
-            pending.append((job, self.decoder.submit(decode_job(job, self.space))))
-
         it = iter(jobs)
+
+        def top_up() -> None:
+            window = few if largest is None else max(few, min(full, MAX_BATCH_BYTES // max(largest, 1)))
+            while len(pending) < window and (job := next(it, None)) is not None:
+                pending.append((job, self.decoder.submit(decode_job(job, self.space))))
+
         try:
-            for job in it:
-                submit(job)
-                if len(pending) >= window:
-                    break
+            top_up()
             while pending:
                 job, fut = pending.popleft()
-                nxt = next(it, None)
-                if nxt is not None:
-                    submit(nxt)
-                yield job, fut.result()
+                top_up()
+                outcome = fut.result()
+                if outcome.media is not None:
+                    largest = max(largest or 0, media_bytes(outcome.media))
+                yield job, outcome
         finally:  # on Ctrl-C, drop queued decodes instead of finishing them
             for _, fut in pending:
                 fut.cancel()
