@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import threading
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelUnavailable
 from .base import package_version
