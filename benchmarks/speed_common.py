@@ -46,7 +46,8 @@ def cpu_seconds(children: bool = False) -> float:
 
 def live_children_cpu_seconds() -> float:
     """CPU seconds used so far by this process's live child processes (the decode workers),
-    which `cpu_seconds` does not count (Linux /proc; 0 elsewhere)."""
+    which `cpu_seconds(children=True)` does not count (it counts finished children only; Linux
+    /proc; 0 elsewhere)."""
     me, total = str(os.getpid()), 0.0
     try:
         pids = [p for p in os.listdir("/proc") if p.isdigit()]
