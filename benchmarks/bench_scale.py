@@ -311,6 +311,45 @@ def run_size(n: int, workdir: Path, base: np.ndarray, texts: list[str], qs: list
 
 
 # ------------------------------------------------------------------------------- ingest
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
+class RssCurve:
+    """VmRSS sampled every `every` s beside the rows committed so far (counted by wrapping the
+    store's upsert), so growth with the item count shows apart from the peak."""
+
+    def __init__(self, store: Any, every: float = 1.0):
+        self.rows, self.samples, self._done = 0, [], threading.Event()
+        upsert = store.upsert
+
+        def counted(records: Any, *a: Any, **kw: Any) -> None:
+            upsert(records, *a, **kw)
+            self.rows += len(records)
+
+        store.upsert = counted
+        threading.Thread(target=self._sample, args=(every,), daemon=True).start()
+
+    def _sample(self, every: float) -> None:
+        while not self._done.wait(every):
+            self.samples.append((self.rows, rss_mb()))
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def by_rows(self, points: int = 20) -> list[list[float]]:
+        """[rows committed, highest RSS MB seen at that count] at about `points` row counts, the
+        finalize (all rows in, indices building) included as the last."""
+        best: dict[int, float] = {}
+        for rows, mb in self.samples:
+            best[rows] = max(best.get(rows, 0.0), mb)
+        keys = sorted(best)
+        step = max(1, len(keys) // points)
+        picked = keys[::step] + ([keys[-1]] if keys and keys[-1] not in keys[::step] else [])
+        return [[k, round(best[k])] for k in picked]
+
+
 def ingest(n: int, workdir: Path, base_count: int) -> dict[str, Any]:
     texts = base_texts(base_count)
     rng = np.random.default_rng(SEED + 3)
@@ -319,12 +358,15 @@ def ingest(n: int, workdir: Path, base_count: int) -> dict[str, Any]:
     path = workdir / f"ingest-{n}"
     idx = xmodal.open(path)
     idx.add_texts(items[:10])  # warm-up: models load
+    curve = RssCurve(idx.store)
     t0, load0 = time.perf_counter(), load_avg()
     rep = idx.add_texts(items[10:])
     dt = time.perf_counter() - t0
+    curve.stop()
     disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return {"items": n, "added": len(rep.added) + 10, "seconds": round(dt, 1), "items_per_s": round((n - 10) / dt, 1),
-            "peak_rss_mb": peak_rss_mb(), "peak_rss_child_mb": peak_rss_mb(children=True), "disk_bytes_per_item": round(disk / n), "load_before": load0, "load_after": load_avg(),
+            "peak_rss_mb": peak_rss_mb(), "peak_rss_child_mb": peak_rss_mb(children=True), "rss_mb_by_rows": curve.by_rows(),
+            "disk_bytes_per_item": round(disk / n), "load_before": load0, "load_after": load_avg(),
             "indices": [getattr(ix, "index_type", str(ix)) for ix in idx.store._table.list_indices()]}
 
 

@@ -57,6 +57,23 @@ def session(path: str | Path, threads: int = 2, optimize: str = "all", spinning:
     return sess
 
 
+@lru_cache(maxsize=1)
+def shrink_arena() -> "ort.RunOptions":
+    """Run options that return the CPU memory arena's growth to the system when the run ends.
+
+    ORT's arena keeps every block it ever extended to, and a model fed ever-changing shapes (the
+    text encoder: batch × padded length) fragments it further with each new shape: the text
+    model alone went from 0.4 to 0.9 GB of RSS over 5k texts and a 100k-text ingest peaked at
+    2.5 GB (benchmarks/README.md, "Memory of a 100k ingest"). Shrinking after each run costs
+    page faults on the next, so callers pass this once per call of many batches.
+    """
+    import onnxruntime as ort
+
+    opts = ort.RunOptions()
+    opts.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return opts
+
+
 @lru_cache(maxsize=32)
 def _digest(path: str, mtime_ns: int, size: int, n: int) -> str:
     h = hashlib.sha256()

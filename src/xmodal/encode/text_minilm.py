@@ -151,15 +151,21 @@ class MiniLMTextEncoder(Encoder):
         """Run [CLS]+ids+[SEP] sequences; returns pooled (n, dim) normalised vectors and, if
         `states` (True, or the set of sequence indices wanted), the unpadded hidden states
         (len+2, dim) of those sequences."""
+        from ._onnx import shrink_arena
+
         sess, _ = self._ensure()
         cls_id, sep_id = self._special()
         n = len(seqs)
         pooled = np.zeros((n, self.dim), dtype=np.float32)
         hidden: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * n
-        # sort by length so each batch pads to a similar length
+        # sort by length so each batch pads to a similar length. Every batch has its own padded
+        # shape and ORT's CPU arena keeps (fragmented) whatever it grew to for them: the last
+        # run of a multi-text call hands that back, else a 100k-text ingest grows by gigabytes
+        # (`shrink_arena`). A one-text call (a query) keeps the arena warm.
         order = sorted(range(n), key=lambda i: len(seqs[i]))
         for b in range(0, n, self.batch_size):
             idx = order[b : b + self.batch_size]
+            last = b + self.batch_size >= n
             width = max(len(seqs[i]) for i in idx) + 2
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -170,6 +176,7 @@ class MiniLMTextEncoder(Encoder):
             out = sess.run(
                 ["last_hidden_state"],
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+                shrink_arena() if last and n > 1 else None,
             )[0]
             m = mask[..., None].astype(np.float32)
             pooled[idx] = (out * m).sum(1) / np.maximum(m.sum(1), 1.0)
