@@ -78,7 +78,7 @@ def return_free_memory() -> None:
 
     Each batch allocates and frees tens of MB across threads (ONNX Runtime, Lance's writers,
     Arrow, Python) and glibc keeps the freed pages in fragmented per-thread arenas: RSS crept up
-    by ~10 MB a batch of texts that no object held, and `malloc_trim` (a few ms) returns it
+    by ~10 MB a batch of texts that no object held, and `malloc_trim` (under 1 ms here) returns it
     (benchmarks/README.md, "Memory of a 100k ingest")."""
     trim = _malloc_trim()
     if trim is not None:
