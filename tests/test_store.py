@@ -115,3 +115,36 @@ def test_a_failed_ann_build_is_one_clear_error_and_the_store_stays_searchable(tm
         store.build_vector_index()
     assert store.vector_index_stats() is None
     assert store.vector_search(vecs[3], 1)[0]["id"] == "i3"
+
+
+# Threads (and, the same way, processes) opening one new index at once, in a fresh interpreter so
+# that lancedb's import races too: a thread used to get the half-imported module ("partially
+# initialized module 'lancedb'"), and the losers of the table's first commit Lance's "commit
+# conflict" or "Table 'items' was not found" (3 writers into one new S3 index: exit 1).
+RACE = """
+import sys, tempfile, threading
+from xmodal.store.lance import LanceStore
+errors, opened = [], []
+for _ in range(int(sys.argv[1])):
+    folder = tempfile.mkdtemp(dir=sys.argv[2])
+    start = threading.Barrier(6)
+    def open_it():
+        start.wait()
+        try:
+            opened.append(LanceStore(folder + "/idx", dim=8).count())
+        except Exception as exc:
+            errors.append(repr(exc)[:300])
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+print(len(opened), sorted(set(errors)))
+"""
+
+
+def test_one_new_index_opened_by_many_at_once_opens_for_all(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", RACE, "20", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "120 []"

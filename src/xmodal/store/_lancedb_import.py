@@ -41,13 +41,22 @@ class _DeferredPackage(ModuleType):
         return ModuleType.__getattribute__(self, name)
 
 
+_imported: ModuleType | None = None  # set once the import has finished
+
+
 def import_lancedb() -> ModuleType:
     """`import lancedb`, without the REST client package's `__init__` and override checking (see module doc)."""
-    if "lancedb" in sys.modules:
-        return sys.modules["lancedb"]
+    global _imported
+    if _imported is not None:  # not `"lancedb" in sys.modules`: it is there, half-initialised,
+        return _imported  # while another thread is still importing it
     with _lock:
-        if "lancedb" in sys.modules:
-            return sys.modules["lancedb"]
+        if _imported is not None:
+            return _imported
+        if "lancedb" in sys.modules:  # imported by someone else (Python's import lock waits for it)
+            import lancedb
+
+            _imported = lancedb
+            return lancedb
         if _CLIENT not in sys.modules:
             spec = importlib.util.find_spec(_CLIENT)
             if spec is not None and spec.loader is not None and spec.submodule_search_locations is not None:
@@ -66,6 +75,7 @@ def import_lancedb() -> ModuleType:
                     del sys.modules["overrides"]
                 else:
                     sys.modules["overrides"] = real_overrides
+        _imported = lancedb
     return lancedb
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
+import time
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 TABLE = "items"
 READ_CONSISTENCY = timedelta(seconds=2)  # how stale a reader's view of the table may get
+CREATE_ATTEMPTS = 8  # tries to open or create the table while other processes create it too
 VERSIONS_KEPT_FOR = timedelta(minutes=10)  # old table versions younger than this are never removed
 
 
@@ -175,16 +178,33 @@ class LanceStore(Store):
         # run's items), and never read a version older than that: the version clean-up relies on it
         self._db = lancedb.connect(self.uri, storage_options=self.storage_options or None,
                                   read_consistency_interval=READ_CONSISTENCY)
-        if TABLE in self._db.list_tables().tables:
-            self._table = self._db.open_table(TABLE)
-            self._check_schema()
-        else:  # exist_ok: another process may create it at the same moment
-            self._table = self._db.create_table(TABLE, schema=_schema(dim), exist_ok=True)
+        self._table = self._open_or_create_table()
         self._fts_rows = -1  # rows covered by the full-text index at last refresh
         self._lock: FolderLock | None = None
         self._flat: tuple[int, list[str], np.ndarray] | None = None  # (table version, ids, vectors)
         self._count: tuple[int, int] | None = None  # (table version, rows)
         self._fts: tuple[int, bool] | None = None  # (table version, has a full-text index)
+
+    def _open_or_create_table(self) -> Any:
+        """Open the table, or create it. Several processes (or threads) opening one new index at
+        the same moment race on its first commit: Lance fails the losers with a commit conflict,
+        or lists a table whose first version is not readable yet. Each loser tries again, and
+        then finds the table the winner made."""
+        attempt = 0
+        while True:
+            try:
+                if TABLE in self._db.list_tables().tables:
+                    table = self._db.open_table(TABLE)
+                    self._table = table
+                    self._check_schema()
+                    return table
+                return self._db.create_table(TABLE, schema=_schema(self.dim), exist_ok=True)
+            except (RuntimeError, ValueError) as exc:
+                racing = "conflict" in str(exc).lower() or "was not found" in str(exc)
+                attempt += 1
+                if not racing or attempt == CREATE_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt + random.random() * 0.05)
 
     def compile_filter(self, filter: Filter) -> str:
         check_dialect(filter, self.filter_dialect)
