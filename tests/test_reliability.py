@@ -159,16 +159,21 @@ def read_only(tmp_path):
             p.chmod(p.stat().st_mode | 0o200)
 
 
-@pytest.mark.slow  # loads the MiniLM weights
-def test_read_only_index_searches_skips_and_fails_writes_in_one_line(tmp_path, notes, read_only):
-    index = tmp_path / "idx"
-    xmodal.open(index, TEXT).add([notes])
-    read_only(index)
+def _skips_and_searches(index: Path, notes: Path) -> None:
+    """`xmodal index` of the same notes skips all three; `xmodal search` finds one."""
     res = runner.invoke(app, ["index", str(notes), "--index", str(index), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output[res.output.index("{"):])["skipped"] == 3
     res = runner.invoke(app, ["search", "violin", "--index", str(index), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)[0]["path"].endswith("violin.txt")
+
+
+@pytest.mark.slow  # loads the MiniLM weights
+def test_read_only_index_searches_skips_and_fails_writes_in_one_line(tmp_path, notes, read_only):
+    index = tmp_path / "idx"
+    xmodal.open(index, TEXT).add([notes])
+    read_only(index)
+    _skips_and_searches(index, notes)
     make_text(notes / "new.txt", "A new note.")
     res = runner.invoke(app, ["index", str(notes), "--index", str(index)])
     assert res.exit_code == 1 and "read-only" in _one_line(res.output)
@@ -179,11 +184,7 @@ def test_a_read_only_index_without_its_full_text_index_still_skips_and_searches(
     index = tmp_path / "idx"
     _killed_before_finalize(index, notes)
     read_only(index)
-    res = runner.invoke(app, ["index", str(notes), "--index", str(index), "--json"])
-    assert res.exit_code == 0, res.output
-    assert json.loads(res.output[res.output.index("{"):])["skipped"] == 3
-    res = runner.invoke(app, ["search", "violin", "--index", str(index), "--json"])
-    assert res.exit_code == 0 and json.loads(res.output)[0]["path"].endswith("violin.txt")
+    _skips_and_searches(index, notes)
 
 
 @pytest.mark.slow  # loads the MiniLM weights
