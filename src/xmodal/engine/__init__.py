@@ -215,10 +215,7 @@ class Index:
     def finalize(self, only_missing: bool = False) -> None:
         """Refresh the full-text and ANN indices after writes made with finalize=False;
         only_missing (after a run that wrote nothing): build only those missing."""
-        if only_missing:
-            self.indexer.finalize_if_indices_missing()
-        else:
-            self.indexer.finalize()
+        self.indexer.finalize(only_missing)
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove items by id; returns how many were removed."""

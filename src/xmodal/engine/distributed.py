@@ -100,7 +100,7 @@ def ray_add(
         if prune and not report.interrupted:
             indexer.prune(report)
         if not jobs and not report.pruned:
-            indexer.finalize_if_indices_missing()
+            indexer.finalize(only_missing=True)
     finally:
         if started:
             ray.shutdown()

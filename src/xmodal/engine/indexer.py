@@ -236,22 +236,22 @@ class Indexer:
         """`writing(self.store, what)`: the write lock, on the latest version."""
         return writing(self.store, what)
 
-    def finalize(self) -> None:
+    def finalize(self, only_missing: bool = False) -> None:
         """After writes: refresh the full-text and ANN indices, and drop old table versions
-        (only those no reader can still be on: see `LanceStore.cleanup_versions`)."""
-        with self.writing("refreshing the search indices"):
-            self.store.finalize()
+        (only those no reader can still be on: see `LanceStore.cleanup_versions`).
 
-    def finalize_if_indices_missing(self) -> None:
-        """After a run that wrote nothing: build the search indices a writer killed between its
-        last commit and its finalize left missing. Where that cannot be written (a read-only
-        index) searching still works without them, so it is a warning, not a failure."""
-        missing = self.store.missing_indices()
-        if not missing:
+        only_missing (after a run that wrote nothing): only when a writer killed between its
+        last commit and its finalize left search indices missing. Where that cannot be written
+        (a read-only index) searching still works without them, so it is a warning, not a failure."""
+        missing = self.store.missing_indices() if only_missing else []
+        if only_missing and not missing:
             return
         try:
-            self.finalize()
+            with self.writing("refreshing the search indices"):
+                self.store.finalize()
         except (OSError, XModalError) as exc:
+            if not only_missing:
+                raise
             log.warning("the %s index is missing and could not be built: %s", " and ".join(missing), exc)
 
     def add(
@@ -287,7 +287,7 @@ class Indexer:
             if prune:
                 wrote |= self.prune(report)
             if not wrote and finalize:
-                self.finalize_if_indices_missing()
+                self.finalize(only_missing=True)
         finally:
             if wrote and finalize:
                 self.finalize()
@@ -498,10 +498,8 @@ class Indexer:
             return_free_memory()
             for item, _ in todo:
                 (report.updated if item[0] in existing else report.added).append(item[0])
-        if finalize and (report.added or report.updated):
-            self.finalize()
-        elif finalize:
-            self.finalize_if_indices_missing()
+        if finalize:
+            self.finalize(only_missing=not (report.added or report.updated))
         report.seconds = time.perf_counter() - t0
         return report
 

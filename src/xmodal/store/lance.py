@@ -55,6 +55,11 @@ def _schema(dim: int):
     )
 
 
+def _vector_index(indices: Iterable[Any]) -> Any:
+    """The index over the vector column among `indices` (Lance's list_indices()), or None."""
+    return next((ix for ix in indices if "vector" in getattr(ix, "columns", [])), None)
+
+
 @dataclass(frozen=True)
 class AnnSettings:
     """The IVF-HNSW-SQ vector index: how it is built and how a query searches it.
@@ -279,7 +284,7 @@ class LanceStore(Store):
                 with warnings.catch_warnings():  # the newer call is not stable yet in 0.40
                     warnings.simplefilter("ignore")
                     self._table.create_scalar_index(column, index_type="BTREE", replace=True)
-        if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in indices.values()):
+        if n >= self.ann_threshold and _vector_index(indices.values()) is None:
             self.build_vector_index()
 
     # -- the ANN index -------------------------------------------------------------------
@@ -297,12 +302,12 @@ class LanceStore(Store):
 
     def vector_index_stats(self) -> dict[str, Any] | None:
         """What the vector index is (type, partitions, rows covered), or None without one."""
-        for ix in self._table.list_indices():
-            if "vector" in getattr(ix, "columns", []):
-                st = self._table.index_stats(ix.name)
-                return {"name": ix.name, "type": str(st.index_type), "distance": st.distance_type, "parts": st.num_indices,
-                        "indexed_rows": st.num_indexed_rows, "unindexed_rows": st.num_unindexed_rows, "settings": asdict(self.ann)}
-        return None
+        ix = _vector_index(self._table.list_indices())
+        if ix is None:
+            return None
+        st = self._table.index_stats(ix.name)
+        return {"name": ix.name, "type": str(st.index_type), "distance": st.distance_type, "parts": st.num_indices,
+                "indexed_rows": st.num_indexed_rows, "unindexed_rows": st.num_unindexed_rows, "settings": asdict(self.ann)}
 
     # -- reads ---------------------------------------------------------------------------
     _LIGHT = ["id", "path", "modality", "content_hash", "mtime", "size", "duration", "pages", "text", "segments", "n_tokens", "meta"]
@@ -423,7 +428,7 @@ class LanceStore(Store):
         if n == 0:
             return []
         missing = [] if self._has_fts() else ["full_text"]
-        if n >= self.ann_threshold and not any("vector" in getattr(ix, "columns", []) for ix in self._table.list_indices()):
+        if n >= self.ann_threshold and _vector_index(self._table.list_indices()) is None:
             missing.append("ann")
         return missing
 
