@@ -32,6 +32,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from xmodal.data.named_sets import NAMED_T2A_SETS, NAMED_T2I_SETS
+from xmodal.data.tuxpaint import normalise_caption
 
 DUP_COSINE = 0.95  # pooled features: the same drawing re-rendered / recoloured / resized, the same recording re-encoded
 #: modality → whether its pooled features are centred on the evaluation items' mean before the cosine
@@ -47,9 +48,8 @@ EVAL_SETS: dict[str, tuple[str, ...]] = {
 
 
 def caption_key(text: str) -> str:
-    """The caption-group key the sets and the trainers' split use (case, punctuation, article)."""
-    from xmodal.data.tuxpaint import normalise_caption
-
+    """The caption-group key the sets and the trainers' split use: case-folded, punctuation and a
+    leading article removed."""
     return normalise_caption(text)
 
 

@@ -121,7 +121,6 @@ def build_named_clips(w: "_SetWriter", source_root: Path | None, *, sources: tup
     tuxpaint-video does. One query per group, its caption; relevant: every clip with a shot of it.
     All queries are test queries."""
     import random
-    from collections import defaultdict
 
     from xmodal.data.sets import _oid
     from xmodal.data.video import make_stamp_clip

@@ -93,11 +93,6 @@ class ReferenceSound:
     file: str
 
 
-def build_sound_bank(source_dir: str | Path, embedder: SoundEmbedder, source: str = "") -> SoundBank:
-    """Embed every labelled sound under `source_dir` (`<Category>/<Name>.<ext>`, Scratch's layout)."""
-    return build_bank(scratch_reference_sounds(source_dir), embedder, source)
-
-
 def scratch_reference_sounds(source_dir: str | Path) -> list[ReferenceSound]:
     root = Path(source_dir)
     files = list_reference_sounds(root)

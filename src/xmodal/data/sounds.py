@@ -122,8 +122,8 @@ _SFX_EVENTS = {
     "start", "stop", "undefined", "complete", "message", "message instant", "inn", "lobby chat", "meal", "ration",
     "site occupied", "under attack", "create construction site", "tavern", "morning", "night", "petrified", "gold",
     "heal", "poison", "potion", "entangle", "miss", "fire flower", "mr tree", "totem", "yeti finish", "tree suck",
-    "tree howling", "hellish", "invulnerable", "collect crate", "frozen hog impact", "hog freeze", "malus",
-    "chroma effect", "filter sweep", "electric ping", "ink", "ink miss", "net", "custom", "smith", "weaver",
+    "tree howling", "hellish", "invulnerable", "collect crate", "frozen hog impact", "hog freeze",
+    "chroma effect", "filter sweep", "electric ping", "ink", "ink miss", "net", "smith", "weaver",
     "stonemason", "stonecutter", "blackwood", "furnace", "fisher pull net", "fisher throw net", "geologist hammer",
     "farm animal", "staff", "staff miss", "tail", "ship", "flip", "flop", "switch", "warp", "turnkey", "wood",
 }

@@ -16,12 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Sequence
 
-from xmodal.data.tuxpaint import normalise_caption
-
-
-def caption_key(text: str) -> str:
-    """The grouping key of a caption: case-folded, punctuation and a leading article removed."""
-    return normalise_caption(text)
+from xmodal.data.dedup import caption_key as caption_key  # re-exported: the key the split groups by
 
 
 def split_by_caption(keys: Sequence[Collection[str]], val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
