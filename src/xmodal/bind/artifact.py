@@ -30,7 +30,7 @@ import numpy as np
 from ..encode.base import Encoder
 from ..errors import IndexMismatchError, XModalError
 from ..types import Embedding, Media, Modality
-from .heads import HEADS, combine_residual, head_forward
+from .heads import combine_residual, head_forward
 
 FORMAT = "xmodal-binding"
 FORMAT_VERSION = 1
@@ -164,11 +164,9 @@ class Binding:
                     e.tokens[i] = e.vector
         if not todo:
             return
-        # a region is one token: a head over pooled features (linear, mlp) applies as it is; an
-        # attention head contributes its linear path only (there is nothing to attend over)
-        kind = self.heads[m]["kind"]
-        kind = "linear" if HEADS.create(kind).needs_tokens else kind
-        out = head_forward(kind, self.head_weights(m), self.heads[m], np.concatenate(feats).astype(np.float32))
+        # a region is one token: nothing to attend over (Head.pooled_forward)
+        out = head_forward(self.heads[m]["kind"], self.head_weights(m), self.heads[m],
+                           np.concatenate(feats).astype(np.float32), pooled_only=True)
         start = 0
         for e, rows in zip(todo, rows_of):
             e.tokens[rows] = combine_residual(e.tokens[rows], out[start : start + len(rows)], alpha)

@@ -18,7 +18,7 @@ Kinds (weights are a flat dict of arrays; names below are the keys without the h
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -70,12 +70,15 @@ def attn_pool_forward(tokens: np.ndarray, mask: np.ndarray | None, w: dict[str, 
 class Head(ABC):
     """One kind of head: its forward pass over a flat dict of weights `w` and its config."""
 
-    needs_tokens: ClassVar[bool] = False
-
     @abstractmethod
     def forward(self, w: dict[str, np.ndarray], cfg: dict[str, Any], pooled: np.ndarray,
                 tokens: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         """(n, d) pooled features (and (n, T, d) tokens) → (n, dim) output directions, unnormalised."""
+
+    def pooled_forward(self, w: dict[str, np.ndarray], cfg: dict[str, Any], pooled: np.ndarray) -> np.ndarray:
+        """The output for features with no tokens to attend over (one image region): `forward`
+        for a head over pooled features."""
+        return self.forward(w, cfg, pooled)
 
 
 class LinearHead(Head):
@@ -89,12 +92,13 @@ class MLPHead(Head):
 
 
 class AttentionPoolHead(Head):
-    needs_tokens = True
-
     def forward(self, w, cfg, pooled, tokens=None, mask=None):
         if tokens is None:
             raise ValueError("an attention-pooling head needs token features")
         return linear_forward(pooled, w) + attn_pool_forward(tokens, mask, w, int(cfg.get("heads", 4)))
+
+    def pooled_forward(self, w, cfg, pooled):  # nothing to attend over: the linear path alone
+        return linear_forward(pooled, w)
 
 
 HEADS: Registry[Head] = Registry("binding head", Head)
@@ -105,13 +109,16 @@ HEAD_KINDS = tuple(HEADS.names())
 
 
 def head_forward(kind: str, w: dict[str, np.ndarray], cfg: dict[str, Any], pooled: np.ndarray,
-                 tokens: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
-    """The head's (n, dim) output direction (L2-normalised)."""
+                 tokens: np.ndarray | None = None, mask: np.ndarray | None = None,
+                 pooled_only: bool = False) -> np.ndarray:
+    """The head's (n, dim) output direction (L2-normalised); pooled_only: for features with no
+    tokens (`Head.pooled_forward`)."""
     try:
         head = HEADS.create(kind)
     except KeyError:
         raise ValueError(f"unknown head kind {kind!r}: expected one of {HEAD_KINDS}") from None
-    return _norm(head.forward(w, cfg, pooled, tokens, mask).astype(np.float32))
+    out = head.pooled_forward(w, cfg, pooled) if pooled_only else head.forward(w, cfg, pooled, tokens, mask)
+    return _norm(out.astype(np.float32))
 
 
 def combine_residual(bridge: np.ndarray, head: np.ndarray, alpha: float, gate: np.ndarray | float = 1.0) -> np.ndarray:
