@@ -205,8 +205,7 @@ def bank_source_pins(sources: Sequence[str] = BANK_SOURCES) -> str:
     """The packages (with versions) a bank of `sources` reads, as one string."""
     from xmodal.data.named import NAMED_SOURCES
 
-    packages = [SCRATCH_DEB if name == "scratch" else p for name in sources
-                for p in ((SCRATCH_DEB,) if name == "scratch" else NAMED_SOURCES[name].packages)]
+    packages = [p for name in sources for p in ((SCRATCH_DEB,) if name == "scratch" else NAMED_SOURCES[name].packages)]
     return ", ".join(f"debian:{p}={pin(p)}" for p in dict.fromkeys(packages))
 
 
@@ -216,8 +215,7 @@ def build_shipped_banks(out_dir: Path | None = None, sources: Sequence[str] = SH
     log-mel stand-in), holding the same sounds (evaluation duplicates left out, judged by aisfx)."""
     refs = reference_sounds(sources, max_per_label)
     primary = AisfxEmbedder()
-    embedded = {primary.version: embed_sounds([r.path for r in refs], primary)}
-    embs, ok = embedded[primary.version]
+    embs, ok = embed_sounds([r.path for r in refs], primary)
     dup = eval_duplicate_sounds(refs, embs, ok, primary)["any"]
     if dup.any():
         log.info("sound bank: %d of %d reference sounds duplicate an evaluation sound and are left out: %s",
@@ -226,12 +224,8 @@ def build_shipped_banks(out_dir: Path | None = None, sources: Sequence[str] = SH
     refs = [refs[i] for i in keep]
     source = bank_source_pins(sources)
     written = []
-    for embedder in (primary, LogMelStatsEmbedder()):
-        if embedder.version in embedded:
-            e, o = embedded[embedder.version]
-            pre = (e[keep], o[keep])
-        else:
-            pre = embed_sounds([r.path for r in refs], embedder)
+    for embedder in (primary, LogMelStatsEmbedder()):  # the stand-in embeds the kept sounds itself
+        pre = (embs[keep], ok[keep]) if embedder is primary else None
         bank = build_bank(refs, embedder, source, pre)
         path = shipped_bank_path(embedder.version)
         if out_dir is not None:

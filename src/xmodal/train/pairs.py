@@ -330,7 +330,6 @@ def tuxpaint_stamps_source() -> PairSource:
 
 
 DEDUP_VERSION = "minus-tuxpaint-dups-1"
-DUP_COSINE = 0.95  # pooled EfficientNet features: same drawing, re-rendered / recoloured / resized
 
 
 def _svg_work_title(path: Path) -> str | None:
@@ -354,24 +353,19 @@ def tuxpaint_duplicates(space: "Space", items: list[str], pooled: np.ndarray, ok
     (the SVG's cc:Work title equals a stamp SVG's: the same openclipart work, re-drawn or
     re-coloured for Tux Paint). ``any`` is their union; ``max_cosine`` the nearest stamp's cosine.
     """
+    from xmodal.data.dedup import duplicate_masks, file_digest
+
     stamps = tuxpaint_stamps_source()
     sf = _cached_features(space, stamps, modality, refresh=False, progress=None).feats
     stamp_files = [Path(p) for p in stamps.items]
     stamp_svgs = [p.with_suffix(".svg") for p in stamp_files if p.with_suffix(".svg").is_file()]
-    hashes = {hashlib.sha256(p.read_bytes()).digest() for p in {*stamp_files, *stamp_svgs}}
+    hashes = {file_digest(p) for p in {*stamp_files, *stamp_svgs}}
     titles = {t for t in map(_svg_work_title, stamp_svgs) if t}
-
-    def unit(x: np.ndarray) -> np.ndarray:
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-    a, b = unit(pooled.astype(np.float32)), unit(sf.pooled[sf.ok].astype(np.float32))
-    max_cos = np.where(ok, (a @ b.T).max(axis=1), 0.0)
-    same_file = np.array([Path(p).is_file() and hashlib.sha256(Path(p).read_bytes()).digest() in hashes
-                          for p in items])
+    # the file and cosine tests are the evaluation-duplicate ones (raw cosine, no name test)
+    masks = duplicate_masks(pooled, ok, items, [None] * len(items), sf.pooled[sf.ok], hashes, set())
     same_title = np.array([Path(p).suffix.lower() == ".svg" and _svg_work_title(Path(p)) in titles for p in items])
-    cosine = max_cos >= DUP_COSINE
-    return {"same_file": same_file, "cosine": cosine, "same_title": same_title,
-            "any": same_file | cosine | same_title, "max_cosine": max_cos}
+    return {"same_file": masks["same_file"], "cosine": masks["cosine"], "same_title": same_title,
+            "any": masks["same_file"] | masks["cosine"] | same_title, "max_cosine": masks["max_cosine"]}
 
 
 def drop_tuxpaint_duplicates(space: "Space", data: "PairData", modality: str) -> "PairData":
