@@ -49,6 +49,7 @@ CRASHY = textwrap.dedent(
     """
     # a decode worker whose decoders misbehave on cue (by file name): segfault or hang
     import os, signal, sys, time
+    import av, PIL.Image, pypdfium2  # imported before the worker says ready: the budget times decoding only
     import xmodal.media.loader as loader
     import xmodal.media.thumbnail as thumbnail
 

@@ -111,6 +111,7 @@ CRASHY = textwrap.dedent(
     """
     # a decode worker whose decoder misbehaves on cue (by file name): segfault, hang, balloon
     import os, signal, sys, time
+    import av, PIL.Image  # imported before the worker says ready, so the budget times decoding only
     import xmodal.media.loader as loader
     real = loader.load
     def load(path, limits):
@@ -227,6 +228,8 @@ def test_idle_workers_are_let_go_and_come_back_on_demand(tmp_path):
         pids = [w.proc.pid for w in pool._procs]
         import time
 
-        time.sleep(1.5)
+        deadline = time.monotonic() + 15  # idle_s is 0.3 s; a loaded machine may wake the reaper late
+        while (pool._procs or any(Path(f"/proc/{p}").exists() for p in pids)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert pool._procs == [] and not any(Path(f"/proc/{p}").exists() for p in pids)
         assert pool.decode(DecodeJob(str(tmp_path / "a.txt"))).media.text == "hello"

@@ -236,15 +236,15 @@ def test_llm_reranker_orders_by_evidence_not_file_names():
 
 
 def test_llm_reranker_time_budget_keeps_first_stage_order_for_the_rest():
-    fake = KeywordLLM(delay_s=0.1)
-    rr = LLMReranker(backend=fake, time_budget_s=0.25)
+    fake = KeywordLLM(delay_s=0.4)  # wide enough that a scheduling stall does not eat the budget
+    rr = LLMReranker(backend=fake, time_budget_s=1.0)
     cands = [_cand(i, t) for i, t in enumerate(["castle 0.5", "dog 0.5", "castle 0.4", "cat 0.3", "castle 0.2"])]
     scores = rr.rerank(_query("castle"), cands)
     judged = rr.last_stats["judged"]
     assert 1 <= judged < 5 and rr.last_stats["timed_out"]
     rest = scores[judged:]
     assert len({s.score for s in rest}) == 1 and rest[0].score < min(s.score for s in scores[:judged])
-    assert "0.25 s budget" in rest[0].reason and "first-stage order kept" in rest[0].reason
+    assert "1 s budget" in rest[0].reason and "first-stage order kept" in rest[0].reason
     from xmodal.rerank import fuse_scores
 
     fused = fuse_scores([c.first_stage_score for c in cands], [s.score for s in scores], rr.fusion_weight)

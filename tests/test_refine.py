@@ -104,7 +104,7 @@ def test_timeouts_and_unavailable_llm_fall_back_to_retrieved_list(results, tmp_p
     ans = LLMRefiner(backend=slow, augment=False, time_budget_s=0.2).refine("castle?", res, segments=segs)
     assert ans.degraded and len(ans.kept) == 4 and "LLM timed out" in ans.notes[-1]
     # budget spent mid-way: judged items are filtered, the rest kept unjudged, and the answer is skipped
-    mid = LLMRefiner(backend=KeywordLLM(delay_s=0.12), augment=False, time_budget_s=0.3).refine("castle?", res, segments=segs)
+    mid = LLMRefiner(backend=KeywordLLM(delay_s=0.5), augment=False, time_budget_s=1.25).refine("castle?", res, segments=segs)
     assert not mid.degraded and any("time budget spent after judging" in n for n in mid.notes)
     assert any("not judged (time budget)" in k.reason for k in mid.kept)
     gone = LLMRefiner(backend="llamacpp", model=str(tmp_path / "none.gguf"), augment=False).refine("castle?", res, segments=segs)

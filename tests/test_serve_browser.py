@@ -35,6 +35,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     _require(False, "playwright is not installed (pip install 'xmodal[browser-tests]')")
 
+expect.set_options(timeout=20_000)  # assertions wait as long as actions do (a loaded CI machine)
+
 import httpx  # noqa: E402
 
 from servekit import HIGH, READ_KEY, build_index, registered, uvicorn_server  # noqa: E402

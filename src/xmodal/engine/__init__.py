@@ -125,7 +125,8 @@ class Index:
         and manifest written into it."""
         if self.path is None or not self.path.is_dir():
             return
-        own = set(getattr(self.location.store_class(), "OWN_FILES", ()))
+        # the manifest too: another process creating this index at the same moment writes it
+        own = set(getattr(self.location.store_class(), "OWN_FILES", ())) | {MANIFEST, Path(MANIFEST).with_suffix(".tmp").name}
         try:
             other = sorted(n for n in os.listdir(self.path) if n not in own)
         except OSError as exc:

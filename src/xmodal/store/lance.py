@@ -323,21 +323,17 @@ class LanceStore(Store):
         }
 
     def iter_file_states(self, batch: int = 10_000) -> Iterator[dict[str, dict[str, Any]]]:
-        n = self._table.count_rows()
-        if n == 0:
-            return
-        q = self._table.search().select(list(FILE_STATE)).where("path != ''").limit(n)
+        # no count-derived limit: a count and a scan are two reads, and rows a writer commits
+        # between them would be cut off (a plain scan without a limit reads one whole version)
+        q = self._table.search().select(list(FILE_STATE)).where("path != ''")
         for rb in q.to_batches(batch):
             yield {r["path"]: {k: r[k] for k in FILE_STATE if k != "path"} for r in rb.to_pylist()}
 
     def _scan(self, columns: list[str], where: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        n = self._rows() if limit is None else limit
-        if n == 0:
-            return []
         q = self._table.search().select(columns)
         if where:
             q = q.where(where)
-        return q.limit(n).to_list()
+        return (q if limit is None else q.limit(limit)).to_list()  # no limit: one whole version
 
     def _rows(self) -> int:
         """Row count, remembered per table version (a count is a round trip into Lance)."""
@@ -396,11 +392,10 @@ class LanceStore(Store):
         """(ids, (n, dim) matrix) of every item, cached per table version."""
         version = self._table.version
         if self._flat is None or self._flat[0] != version:
-            n = self._table.count_rows()
-            if n == 0:
+            tbl = self._table.search().select(["id", "vector"]).to_arrow()
+            if tbl.num_rows == 0:
                 self._flat = (version, [], np.zeros((0, self.dim), np.float32))
             else:
-                tbl = self._table.search().select(["id", "vector"]).limit(n).to_arrow()
                 matrix = tbl.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.dim)
                 self._flat = (version, tbl.column("id").to_pylist(), np.ascontiguousarray(matrix, dtype=np.float32))
         return self._flat[1], self._flat[2]

@@ -178,8 +178,10 @@ class S3Lease(WriteLock):
                         return
                     try:
                         self._etag = self.objects.put(LEASE, self._record(), replace=self._etag)
-                    except Exception:  # lost it (or the store is away): the next commit finds out
+                    except ObjectChanged:  # another writer took it over: the next commit finds out
                         return
+                    except Exception:  # the store is away for a moment: try again at the next tick
+                        continue
 
         threading.Thread(target=renew, name="xmodal-s3-lease", daemon=True).start()
 
