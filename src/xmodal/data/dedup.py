@@ -47,10 +47,9 @@ EVAL_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def caption_key(text: str) -> str:
-    """The caption-group key the sets and the trainers' split use: case-folded, punctuation and a
-    leading article removed."""
-    return normalise_caption(text)
+# the caption-group key the sets and the trainers' split use: case-folded, punctuation and a
+# leading article removed
+caption_key = normalise_caption
 
 
 def test_caption_keys(set_dir: Path) -> set[str]:

@@ -126,7 +126,7 @@ class Index:
         if self.path is None or not self.path.is_dir():
             return
         # the manifest too: another process creating this index at the same moment writes it
-        own = set(getattr(self.location.store_class(), "OWN_FILES", ())) | {MANIFEST, Path(MANIFEST).with_suffix(".tmp").name}
+        own = {MANIFEST, *getattr(self.location.store_class(), "OWN_FILES", ())}
         try:
             other = sorted(n for n in os.listdir(self.path) if n not in own)
         except OSError as exc:

@@ -64,6 +64,11 @@ class IndexReport:
     def summary(self) -> dict[str, int]:
         return {k: len(getattr(self, k)) for k in ("added", "updated", "skipped", "failed", "pruned", "ignored")}
 
+    @property
+    def wrote(self) -> bool:
+        """Whether the run changed any item (so the search indices need a refresh)."""
+        return bool(self.added or self.updated or self.pruned)
+
 
 @functools.cache
 def _malloc_trim() -> Any:
@@ -499,7 +504,7 @@ class Indexer:
             for item, _ in todo:
                 (report.updated if item[0] in existing else report.added).append(item[0])
         if finalize:
-            self.finalize(only_missing=not (report.added or report.updated))
+            self.finalize(only_missing=not report.wrote)
         report.seconds = time.perf_counter() - t0
         return report
 

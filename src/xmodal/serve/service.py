@@ -415,7 +415,7 @@ class Service:
         """Refresh the search indices after a write (after a chunk that wrote nothing: build
         only those missing), outside the write hold: searches go on meanwhile (the ANN index,
         built once the index passes its threshold, takes minutes)."""
-        self.index.finalize(only_missing=not (rep.added or rep.updated))
+        self.index.finalize(only_missing=not rep.wrote)
 
     def delete(self, item_id: str) -> Job:
         if self.record(item_id) is None:

@@ -444,7 +444,8 @@ class LanceStore(Store):
         return dict(sorted(counts.items()))
 
     # -- concurrency and upkeep (see store/lock.py) -------------------------------------------
-    OWN_FILES = (f"{TABLE}.lance", LOCK_FILE)  # what this store puts in its folder beside the manifest
+    MANIFEST_TMP = Path(MANIFEST).with_suffix(".tmp").name  # written, then renamed onto the manifest
+    OWN_FILES = (f"{TABLE}.lance", LOCK_FILE, MANIFEST_TMP)  # what this store puts in its folder beside the manifest
 
     def write_lock(self) -> WriteLock:
         if self._lock is None:
@@ -496,7 +497,6 @@ class LanceStore(Store):
         return self.read_manifest_at(self.path)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        f = self.path / MANIFEST
-        tmp = f.with_suffix(".tmp")
+        f, tmp = self.path / MANIFEST, self.path / self.MANIFEST_TMP
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
         os.replace(tmp, f)  # atomic: a reader sees the old or the new manifest, never half
