@@ -22,6 +22,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_block(n: int, taken: Sequence[int] = ()) -> int:
+    """The first of `n` consecutive ports, all free on 127.0.0.1 now and below the kernel's
+    ephemeral range: `free_port()` (and every port-0 listener) never hands one of them out, so a
+    range that a server binds later (Ray's worker ports) cannot meet another component's port.
+    `taken`: first ports of blocks of `n` already handed to others."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for start in range(low - n, 10_000, -n):
+        if start in taken:
+            continue
+        socks = []
+        try:
+            for port in range(start, start + n):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {n} consecutive free ports below {low}")
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)

@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .process import ServerProcess, free_port, memory_mib, wait_for
+from .process import ServerProcess, free_port, free_port_block, memory_mib, wait_for
+
+WORKER_PORTS = 200  # per node
 
 # the idle-worker soft limit defaults to the node's CPU count (1 here): with a couple of actors
 # alive, every finished task's worker is then killed and the next task starts a fresh Python
@@ -45,6 +47,7 @@ class RayCluster:
         self.start_timeout = start_timeout
         self.port = free_port()
         self.nodes: list[ServerProcess] = []
+        self.worker_port_blocks: list[int] = []
         self.start_seconds: list[float] = []
 
     @property
@@ -53,8 +56,11 @@ class RayCluster:
 
     def _node_args(self) -> list[str]:
         # every port explicit: two nodes on one host would otherwise collide on the fixed
-        # defaults (dashboard agent 52365, worker ports 10002-19999)
-        lo = free_port()
+        # defaults (dashboard agent 52365, worker ports 10002-19999). The worker ports are a block
+        # below the ephemeral range: a block from it could hold a port free_port() gave another
+        # component, and Ray refuses to start then ("used by other components")
+        lo = free_port_block(WORKER_PORTS, taken=self.worker_port_blocks)
+        self.worker_port_blocks.append(lo)
         return [
             "--block", "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
             "--num-cpus", str(self.cpus_per_node),
@@ -64,7 +70,7 @@ class RayCluster:
             "--dashboard-agent-listen-port", str(free_port()),
             "--dashboard-agent-grpc-port", str(free_port()),
             "--runtime-env-agent-port", str(free_port()),
-            "--min-worker-port", str(lo), "--max-worker-port", str(min(lo + 200, 65535)),
+            "--min-worker-port", str(lo), "--max-worker-port", str(lo + WORKER_PORTS - 1),
         ]
 
     def _start_node(self, name: str, extra: list[str]) -> None:
