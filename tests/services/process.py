@@ -15,11 +15,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
+_HANDED_OUT: set[int] = set()  # a port closed here is free again: the kernel may pick it twice
+
+
 def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port that is free on 127.0.0.1 right now (the kernel picks it), and not one this
+    process handed out before (a server given two equal ports fails to start)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def free_port_block(n: int, taken: Sequence[int] = ()) -> int:
